@@ -1,0 +1,51 @@
+using FedRebasin.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Training;
+
+/// <summary>Loss and accuracy of a model on a data set.</summary>
+/// <param name="Loss">Mean cross-entropy (nats per example).</param>
+/// <param name="Accuracy">Fraction of examples whose arg-max logit is the label, in [0, 1].</param>
+/// <param name="Count">Number of examples evaluated.</param>
+public sealed record Evaluation(double Loss, double Accuracy, int Count);
+
+/// <summary>Evaluates classifiers in eval mode without gradients.</summary>
+public static class Evaluator
+{
+    /// <summary>Default evaluation batch size.</summary>
+    public const int DefaultBatchSize = 1000;
+
+    /// <summary>Mean loss and accuracy of <paramref name="model"/> on <paramref name="data"/>. Restores the model's train/eval mode.</summary>
+    public static Evaluation Evaluate(ClassifierModel model, TensorData data, int batchSize = DefaultBatchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            double lossSum = 0;
+            long correct = 0;
+            int n = data.Count;
+            for (int start = 0; start < n; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                int length = Math.Min(batchSize, n - start);
+                var x = data.Features.narrow(0, start, length);
+                var y = data.Labels.narrow(0, start, length);
+                var logits = model.call(x);
+                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+            }
+
+            return n == 0 ? new Evaluation(double.NaN, double.NaN, 0) : new Evaluation(lossSum / n, (double)correct / n, n);
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+    }
+}

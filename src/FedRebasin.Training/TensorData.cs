@@ -1,0 +1,62 @@
+using FedRebasin.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Training;
+
+/// <summary>
+/// Examples materialised once as normalised float32 tensors on a device, so that batches are one
+/// <c>index_select</c> away (the data pipeline costs almost nothing next to forward and backward).
+/// </summary>
+public sealed class TensorData : IDisposable
+{
+    private TensorData(Tensor features, Tensor labels, int classCount)
+    {
+        Features = features;
+        Labels = labels;
+        ClassCount = classCount;
+    }
+
+    /// <summary>Images, <c>(N, C, H, W)</c> float32, normalised per channel.</summary>
+    public Tensor Features { get; }
+
+    /// <summary>Class indices, <c>(N)</c> int64.</summary>
+    public Tensor Labels { get; }
+
+    /// <summary>Number of examples.</summary>
+    public int Count => (int)Labels.shape[0];
+
+    /// <summary>Number of classes of the data set.</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Copies the chosen examples (all when <paramref name="indices"/> is null) to <paramref name="device"/>.</summary>
+    public static TensorData From(ImageDataset dataset, IReadOnlyList<int>? indices = null, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        int[] chosen = indices?.ToArray() ?? Enumerable.Range(0, dataset.Count).ToArray();
+        var features = new float[(long)chosen.Length * dataset.FeatureCount];
+        var labels = new long[chosen.Length];
+        dataset.CopyNormalized(chosen, features);
+        dataset.CopyLabels(chosen, labels);
+        var target = device ?? CPU;
+        var featureTensor = tensor(features, [chosen.Length, dataset.Channels, dataset.Height, dataset.Width]);
+        var labelTensor = tensor(labels);
+        if (target.type != DeviceType.CPU)
+        {
+            using (featureTensor)
+            using (labelTensor)
+            {
+                return new TensorData(featureTensor.to(target), labelTensor.to(target), dataset.ClassCount);
+            }
+        }
+
+        return new TensorData(featureTensor, labelTensor, dataset.ClassCount);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Features.Dispose();
+        Labels.Dispose();
+    }
+}
