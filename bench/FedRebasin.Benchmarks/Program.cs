@@ -1,0 +1,46 @@
+using System.Globalization;
+
+namespace FedRebasin.Benchmarks;
+
+/// <summary>
+/// Entry point: <c>dotnet run -c Release --project bench/FedRebasin.Benchmarks -- VERB [options]</c>.
+/// Each benchmark is a verb implemented in its own file and registered in <see cref="Verbs"/>.
+/// </summary>
+internal static class Program
+{
+    /// <summary>Registered verbs: name, one-line help, handler (receives the arguments after the verb).</summary>
+    private static readonly (string Name, string Help, Func<string[], int> Run)[] Verbs =
+    [
+        ("lap", "linear assignment solver vs scipy.optimize.linear_sum_assignment  [--sizes 256,512,1024,2048] [--repeats 3] [--kinds uniform,lowrank] [--seed 42] [--no-scipy] [--python /usr/bin/python3]", LapBenchmark.Run),
+    ];
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            PrintUsage();
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        foreach (var (name, _, run) in Verbs)
+        {
+            if (string.Equals(name, args[0], StringComparison.Ordinal))
+            {
+                return run(args[1..]);
+            }
+        }
+
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Unknown verb '{args[0]}'."));
+        PrintUsage();
+        return 2;
+    }
+
+    private static void PrintUsage()
+    {
+        Console.WriteLine("usage: FedRebasin.Benchmarks VERB [options]");
+        foreach (var (name, help, _) in Verbs)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-8} {help}"));
+        }
+    }
+}
