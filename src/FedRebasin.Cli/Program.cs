@@ -1,0 +1,3 @@
+using FedRebasin.Cli;
+
+return CliApplication.Run(args, Console.Out, Console.Error);
