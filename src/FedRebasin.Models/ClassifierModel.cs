@@ -1,3 +1,4 @@
+using FedRebasin.Models.Permutations;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,6 +22,30 @@ public abstract class ClassifierModel : nn.Module<Tensor, Tensor>
 
     /// <summary>Number of trainable scalars.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>
+    /// The places where REPAIR measures per-channel pre-activation statistics, in forward order: index <c>i</c> is the
+    /// index <see cref="ForwardWithTaps"/> passes to its tap. Each point names the <see cref="PermutationGroup"/> of
+    /// its channels (a group of <see cref="PermutationSpecs.For(ClassifierModel)"/>) and, when a per-channel affine
+    /// correction can be folded into the model exactly, the weight and bias to fold it into. Which points each
+    /// architecture has is documented on the architecture's class.
+    /// </summary>
+    public abstract IReadOnlyList<RepairPoint> RepairPoints { get; }
+
+    /// <summary>
+    /// The same computation as <c>forward</c>, calling <paramref name="tap"/> with the repair-point index and the
+    /// pre-activation tensor (<c>(N, C)</c> or <c>(N, C, H, W)</c>) once per point, in index order. The tensor is the
+    /// live intermediate: the tap must neither modify nor dispose it, and must copy what it keeps. With a null tap this
+    /// is <c>forward</c>.
+    /// </summary>
+    public Tensor ForwardWithTaps(Tensor input, Action<int, Tensor>? tap)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return ForwardCore(input, tap);
+    }
+
+    /// <summary>The forward pass shared by <c>forward</c> (null tap) and <see cref="ForwardWithTaps"/>.</summary>
+    protected abstract Tensor ForwardCore(Tensor input, Action<int, Tensor>? tap);
 
     /// <summary>Creates a norm layer for <paramref name="channels"/>, or null when the spec has none.</summary>
     protected static nn.Module<Tensor, Tensor>? CreateNorm(NormKind norm, long channels)
