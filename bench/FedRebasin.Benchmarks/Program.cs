@@ -11,6 +11,7 @@ internal static class Program
     /// <summary>Registered verbs: name, one-line help, handler (receives the arguments after the verb).</summary>
     private static readonly (string Name, string Help, Func<string[], int> Run)[] Verbs =
     [
+        ("train", "data-pipeline overhead of one training epoch (default MLP, Fashion-MNIST)  [--repeats 3] [--batch-size 128] [--dataset fashion-mnist] [--data DIR]", TrainingOverheadBenchmark.Run),
         ("lap", "linear assignment solver vs scipy.optimize.linear_sum_assignment  [--sizes 256,512,1024,2048] [--repeats 3] [--kinds uniform,lowrank] [--seed 42] [--no-scipy] [--python /usr/bin/python3]", LapBenchmark.Run),
     ];
 
