@@ -1,0 +1,66 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Merging.Averaging;
+
+/// <summary>Helpers for state dicts (tensor name → tensor) used by the merge engine.</summary>
+public static class StateDicts
+{
+    /// <summary>Detached copies of a module's parameters and buffers (never the live tensors).</summary>
+    public static Dictionary<string, Tensor> Clone(IReadOnlyDictionary<string, Tensor> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var noGrad = no_grad();
+        return state.ToDictionary(p => p.Key, p => p.Value.detach().clone(), StringComparer.Ordinal);
+    }
+
+    /// <summary>Disposes every tensor of a state dict the caller owns.</summary>
+    public static void DisposeAll(IEnumerable<IReadOnlyDictionary<string, Tensor>> states)
+    {
+        ArgumentNullException.ThrowIfNull(states);
+        foreach (var state in states)
+        {
+            foreach (var tensor in state.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Checks that every state has the same tensor names and shapes as the first; names the first difference.</summary>
+    /// <exception cref="ArgumentException">Names or shapes differ.</exception>
+    public static void RequireSameLayout(IReadOnlyList<IReadOnlyDictionary<string, Tensor>> states, IReadOnlyList<string>? sources = null)
+    {
+        ArgumentNullException.ThrowIfNull(states);
+        if (states.Count == 0)
+        {
+            throw new ArgumentException("No models to merge.");
+        }
+
+        string Source(int i) => sources is not null && i < sources.Count ? sources[i] : $"model {i}";
+        var first = states[0];
+        for (int i = 1; i < states.Count; i++)
+        {
+            foreach (var (name, tensor) in first)
+            {
+                if (!states[i].TryGetValue(name, out var other))
+                {
+                    throw new ArgumentException($"{Source(i)} has no tensor '{name}' (which {Source(0)} has).");
+                }
+
+                if (!tensor.shape.SequenceEqual(other.shape))
+                {
+                    throw new ArgumentException($"{Source(i)}: tensor '{name}' has shape [{string.Join(',', other.shape)}] but {Source(0)} has [{string.Join(',', tensor.shape)}].");
+                }
+            }
+
+            foreach (string name in states[i].Keys.Where(n => !first.ContainsKey(n)))
+            {
+                throw new ArgumentException($"{Source(i)} has tensor '{name}' which {Source(0)} lacks.");
+            }
+        }
+    }
+
+    /// <summary>Whether a tensor holds floating-point values (integer buffers such as num_batches_tracked are not averaged).</summary>
+    public static bool IsFloating(Tensor tensor) => tensor.dtype is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
+}

@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using FedRebasin.Merging.Assignment;
+using FedRebasin.Models.Permutations;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Merging.Matching;
+
+/// <summary>Settings of <see cref="WeightMatching.Match"/>.</summary>
+public sealed record WeightMatchingOptions
+{
+    /// <summary>Most coordinate-descent sweeps over all groups. Default 100 (Git Re-Basin's cap); must be at least 1.</summary>
+    public int MaxSweeps { get; init; } = 100;
+
+    /// <summary>A sweep with no group gaining more than this ends the search. Default 1e-12.</summary>
+    public double Tolerance { get; init; } = 1e-12;
+
+    /// <summary>Independent searches (fresh sweep orders); the best objective wins. Default 1; must be at least 1.</summary>
+    public int Restarts { get; init; } = 1;
+
+    /// <summary>Seed of the sweep orders. The same seed gives the same permutations.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Where the first restart starts (e.g. the previous round's permutation); identity when null.</summary>
+    public IReadOnlyDictionary<string, long[]>? InitialPermutations { get; init; }
+
+    /// <summary>Checks the settings.</summary>
+    public void Validate()
+    {
+        if (MaxSweeps < 1)
+        {
+            throw new ArgumentException($"MaxSweeps must be at least 1, not {MaxSweeps}.");
+        }
+
+        if (Restarts < 1)
+        {
+            throw new ArgumentException($"Restarts must be at least 1, not {Restarts}.");
+        }
+
+        if (!(Tolerance >= 0))
+        {
+            throw new ArgumentException($"Tolerance must be non-negative, not {Tolerance}.");
+        }
+    }
+}
+
+/// <summary>How a permutation group moved.</summary>
+/// <param name="Name">Group name.</param>
+/// <param name="Size">Units in the group.</param>
+/// <param name="Gain">Objective gained by this group's permutation with the others at their final values
+/// (Σ_i A[i, π(i)] − Σ_i A[i, i]).</param>
+/// <param name="IdentityFraction">Fraction of units left in place (1 = nothing moved).</param>
+public sealed record GroupMatch(string Name, int Size, double Gain, double IdentityFraction);
+
+/// <summary>The result of weight matching one model to a reference.</summary>
+/// <param name="Permutations">One permutation per group; apply with <see cref="PermutationSpec.Permute"/>.</param>
+/// <param name="ObjectiveBefore">Σ over matched tensors of ⟨θ_ref, θ⟩ before alignment (float64).</param>
+/// <param name="ObjectiveAfter">Σ over matched tensors of ⟨θ_ref, π(θ)⟩ after alignment.</param>
+/// <param name="Sweeps">Sweeps of the winning restart.</param>
+/// <param name="Seconds">Wall time of the whole search.</param>
+/// <param name="Groups">Per-group figures, in spec order.</param>
+public sealed record WeightMatchingResult(
+    Dictionary<string, long[]> Permutations,
+    double ObjectiveBefore,
+    double ObjectiveAfter,
+    int Sweeps,
+    double Seconds,
+    IReadOnlyList<GroupMatch> Groups);
+
+/// <summary>
+/// Git Re-Basin weight matching: coordinate descent over permutation groups, each step an exact linear assignment
+/// that maximises Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over every tensor axis the group touches, with all other groups held at
+/// their current permutations. Groups are visited in a fresh seeded random order each sweep; the search stops after
+/// a sweep with no gain above the tolerance. Cost matrices are built with TorchSharp matmuls in float64 on the
+/// tensors' device (the GPU when the state lives there) and solved on the CPU. BatchNorm running statistics are
+/// permuted by the spec but do not enter the cost.
+/// </summary>
+public static class WeightMatching
+{
+    /// <summary>Finds the permutations that align <paramref name="model"/> to <paramref name="reference"/>.</summary>
+    /// <param name="spec">The permutation spec; validated against both state dicts.</param>
+    /// <param name="reference">Reference tensors (not modified).</param>
+    /// <param name="model">Tensors of the model to align (not modified).</param>
+    /// <param name="options">Search settings; defaults when null.</param>
+    public static WeightMatchingResult Match(
+        PermutationSpec spec,
+        IReadOnlyDictionary<string, Tensor> reference,
+        IReadOnlyDictionary<string, Tensor> model,
+        WeightMatchingOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(model);
+        options ??= new WeightMatchingOptions();
+        options.Validate();
+        spec.Validate(reference);
+        spec.Validate(model);
+        RequireSameShapes(reference, model);
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var problem = new MatchingProblem(spec, reference, model);
+
+        Dictionary<string, long[]>? best = null;
+        double bestObjective = double.NegativeInfinity;
+        int bestSweeps = 0;
+        for (int restart = 0; restart < options.Restarts; restart++)
+        {
+            var start = restart == 0 && options.InitialPermutations is not null
+                ? CopyChecked(spec, options.InitialPermutations)
+                : spec.Identity();
+            var (permutations, sweeps) = problem.Search(start, options, new Random(unchecked((int)(options.Seed * 1_000_003 + restart))));
+            double objective = problem.Objective(permutations);
+            if (objective > bestObjective)
+            {
+                (best, bestObjective, bestSweeps) = (permutations, objective, sweeps);
+            }
+        }
+
+        double before = problem.Objective(spec.Identity());
+        var groups = spec.Groups.Select(g => problem.Describe(g, best!)).ToList();
+        return new WeightMatchingResult(best!, before, bestObjective, bestSweeps, clock.Elapsed.TotalSeconds, groups);
+    }
+
+    private static Dictionary<string, long[]> CopyChecked(PermutationSpec spec, IReadOnlyDictionary<string, long[]> permutations)
+    {
+        spec.CheckPermutations(permutations);
+        return permutations.ToDictionary(p => p.Key, p => (long[])p.Value.Clone(), StringComparer.Ordinal);
+    }
+
+    private static void RequireSameShapes(IReadOnlyDictionary<string, Tensor> reference, IReadOnlyDictionary<string, Tensor> model)
+    {
+        foreach (var (name, tensor) in reference)
+        {
+            if (!model.TryGetValue(name, out var other))
+            {
+                throw new ArgumentException($"Tensor '{name}' is in the reference but not in the model being aligned.");
+            }
+
+            if (!tensor.shape.SequenceEqual(other.shape))
+            {
+                throw new ArgumentException($"Tensor '{name}' has shape [{string.Join(',', other.shape)}] but the reference has [{string.Join(',', tensor.shape)}].");
+            }
+        }
+
+        foreach (string name in model.Keys.Where(n => !reference.ContainsKey(n)))
+        {
+            throw new ArgumentException($"Tensor '{name}' is in the model being aligned but not in the reference.");
+        }
+    }
+
+    /// <summary>The tensors of one matching problem, prepared once in float64.</summary>
+    private sealed class MatchingProblem
+    {
+        private readonly PermutationSpec _spec;
+        private readonly Dictionary<string, Tensor> _reference = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Tensor> _model = new(StringComparer.Ordinal);
+        private readonly Device _device;
+
+        public MatchingProblem(PermutationSpec spec, IReadOnlyDictionary<string, Tensor> reference, IReadOnlyDictionary<string, Tensor> model)
+        {
+            _spec = spec;
+            // Only tensors that some group's cost reads are needed; keep them in float64 on their device.
+            var costTensors = spec.Groups.SelectMany(g => g.CostAxes).Select(a => a.Tensor).ToHashSet(StringComparer.Ordinal);
+            foreach (string name in costTensors)
+            {
+                _reference[name] = reference[name].to_type(ScalarType.Float64);
+                _model[name] = model[name].to_type(ScalarType.Float64);
+            }
+
+            _device = _reference.Values.FirstOrDefault()?.device ?? CPU;
+        }
+
+        public (Dictionary<string, long[]> Permutations, int Sweeps) Search(Dictionary<string, long[]> permutations, WeightMatchingOptions options, Random random)
+        {
+            var groups = _spec.Groups.ToArray();
+            int sweep = 0;
+            while (sweep < options.MaxSweeps)
+            {
+                sweep++;
+                bool progress = false;
+                random.Shuffle(groups);
+                foreach (var group in groups)
+                {
+                    double[] cost = CostMatrix(group, permutations);
+                    int n = group.Size;
+                    int[] assignment = LinearAssignment.SolveMaximize(cost, n);
+                    long[] current = permutations[group.Name];
+                    double oldValue = 0;
+                    double newValue = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        oldValue += cost[(i * n) + current[i]];
+                        newValue += cost[(i * n) + assignment[i]];
+                    }
+
+                    if (newValue > oldValue + options.Tolerance)
+                    {
+                        progress = true;
+                        permutations[group.Name] = Array.ConvertAll(assignment, c => (long)c);
+                    }
+                }
+
+                if (!progress)
+                {
+                    break;
+                }
+            }
+
+            return (permutations, sweep);
+        }
+
+        /// <summary>
+        /// A[i, j] = Σ over the group's cost axes of ⟨row i of θ_ref along the axis, row j of θ along the axis⟩, with
+        /// every other axis of θ permuted by its group's current permutation.
+        /// </summary>
+        public double[] CostMatrix(PermutationGroup group, Dictionary<string, long[]> permutations)
+        {
+            using var scope = NewDisposeScope();
+            int n = group.Size;
+            var total = zeros([n, n], ScalarType.Float64, _device);
+            foreach (var axis in group.CostAxes)
+            {
+                var a = _reference[axis.Tensor];
+                var b = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations);
+                var a2 = a.movedim([axis.Axis], [0]).reshape(n, -1);
+                var b2 = b.movedim([axis.Axis], [0]).reshape(n, -1);
+                total.add_(a2.matmul(b2.t()));
+            }
+
+            using var host = total.cpu();
+            return host.data<double>().ToArray();
+        }
+
+        /// <summary>Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over the tensors the cost reads.</summary>
+        public double Objective(Dictionary<string, long[]> permutations)
+        {
+            using var scope = NewDisposeScope();
+            double sum = 0;
+            foreach (var (name, a) in _reference)
+            {
+                var b = PermuteOtherAxes(name, -1, permutations);
+                sum += a.mul(b).sum().item<double>();
+            }
+
+            return sum;
+        }
+
+        public GroupMatch Describe(PermutationGroup group, Dictionary<string, long[]> permutations)
+        {
+            double[] cost = CostMatrix(group, permutations);
+            long[] perm = permutations[group.Name];
+            int n = group.Size;
+            double gain = 0;
+            int fixedPoints = 0;
+            for (int i = 0; i < n; i++)
+            {
+                gain += cost[(i * n) + perm[i]] - cost[(i * n) + i];
+                fixedPoints += perm[i] == i ? 1 : 0;
+            }
+
+            return new GroupMatch(group.Name, n, gain, (double)fixedPoints / n);
+        }
+
+        private Tensor PermuteOtherAxes(string name, int exceptAxis, Dictionary<string, long[]> permutations)
+        {
+            var result = _model[name];
+            var slots = _spec.AxesToGroups[name];
+            for (int axis = 0; axis < slots.Length; axis++)
+            {
+                if (axis == exceptAxis || slots[axis] is not { } groupName)
+                {
+                    continue;
+                }
+
+                var index = tensor(permutations[groupName], device: _device);
+                result = result.index_select(axis, index);
+            }
+
+            return result;
+        }
+    }
+}
