@@ -44,6 +44,14 @@ public sealed record MergeOptions
     /// <summary>Most MergeMany rounds over all models. Default 100; at least 1.</summary>
     public int MaxMergeManyRounds { get; init; } = 100;
 
+    /// <summary>The command-line name of a method: <c>naive</c>, <c>wm</c> or <c>mergemany</c>.</summary>
+    public static string MethodName(MergeMethod method) => method switch
+    {
+        MergeMethod.Naive => "naive",
+        MergeMethod.WeightMatching => "wm",
+        _ => "mergemany",
+    };
+
     /// <summary>Parses <c>naive</c>, <c>wm</c> or <c>mergemany</c>.</summary>
     public static MergeMethod ParseMethod(string text) => text?.Trim().ToLowerInvariant() switch
     {
