@@ -52,9 +52,12 @@ public static class CliApplication
     {
         TrainCommand.Create(output, error),
         EvalCommand.Create(output, error),
+        MergeCommand.Create(output, error),
+        InterpolateCommand.Create(output, error),
     };
 
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or DatasetNotFoundException
         or DataFormatException or SafeTensorsFormatException or ModelFileException or FileNotFoundException
-        or DirectoryNotFoundException or UnauthorizedAccessException or IOException;
+        or DirectoryNotFoundException or UnauthorizedAccessException or IOException
+        or FedRebasin.Models.Permutations.PermutationSpecException;
 }

@@ -135,3 +135,116 @@ public sealed class TrainEvalCommandTests : IDisposable
         Assert.Equal(10000, json.RootElement.GetProperty("examples").GetInt32());
     }
 }
+
+public sealed class MergeCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-merge-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private string Train(int seed, string hidden = "32,32")
+    {
+        string path = Path.Combine(_directory, $"m{seed}-{hidden.Replace(',', '_')}.safetensors");
+        var result = CliRunner.Run("train", "--hidden", hidden, "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+        Assert.True(result.ExitCode == 0, result.Error);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("naive", "none")]
+    [InlineData("wm", "repair")]
+    [InlineData("mergemany", "rescale")]
+    public void Merge_TwoModels_WritesModelAndReport(string method, string repair)
+    {
+        // Arrange
+        string a = Train(1);
+        string b = Train(2);
+        string merged = Path.Combine(_directory, "merged.safetensors");
+        string report = Path.Combine(_directory, "report.json");
+
+        // Act
+        var result = CliRunner.Run("merge", a, b, "--method", method, "--repair", repair, "--dataset", "synthetic", "--calibration", "500", "--out", merged, "--report", report);
+
+        // Assert
+        Assert.True(result.ExitCode == 0, result.Error);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var root = json.RootElement;
+        Assert.Equal(method, root.GetProperty("method").GetString());
+        foreach (string field in new[] { "objective_before", "objective_after", "sweeps", "seconds", "groups" })
+        {
+            Assert.True(root.TryGetProperty(field, out _), field);
+        }
+
+        if (method != "naive")
+        {
+            Assert.True(root.GetProperty("objective_after").GetDouble() >= root.GetProperty("objective_before").GetDouble());
+            var group = root.GetProperty("groups")[0];
+            Assert.Equal("P0", group.GetProperty("name").GetString());
+            Assert.Equal(32, group.GetProperty("size").GetInt32());
+            Assert.InRange(group.GetProperty("identity_fraction").GetDouble(), 0, 1);
+        }
+
+        Assert.InRange(root.GetProperty("merged").GetProperty("test_accuracy").GetDouble(), 0, 1);
+        using var model = ModelFile.Load(merged);
+        Assert.Equal("mlp 784-32-32-10", model.Spec.Describe());
+    }
+
+    [Fact]
+    public void Merge_DifferentArchitectures_NamesTheTensor()
+    {
+        string a = Train(1, "32,32");
+        string b = Train(2, "32,16");
+
+        var (code, _, error) = CliRunner.Run("merge", a, b, "--out", Path.Combine(_directory, "x.safetensors"));
+
+        Assert.NotEqual(0, code);
+        Assert.Contains("'2.weight'", error, StringComparison.Ordinal);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Theory]
+    [InlineData("--repair needs", "--repair", "repair")]
+    [InlineData("--weights has 3 values", "--weights", "1,2,3")]
+    [InlineData("--method must be", "--method", "average")]
+    public void Merge_BadOptions_OneLine(string expected, string option, string value)
+    {
+        string a = Train(1);
+        string b = Train(2);
+
+        var (code, _, error) = CliRunner.Run("merge", a, b, option, value, "--out", Path.Combine(_directory, "x.safetensors"));
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(expected.Replace("--repair needs", "--repair repair measures", StringComparison.Ordinal), error, StringComparison.Ordinal);
+    }
+}
+
+public sealed class PyTorchMergeTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-ptmerge-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    [Trait("Category", "Integration")]
+    public void Merge_PyTorchSequentialMlps_WithoutMetadata_Works()
+    {
+        // Arrange: two MLPs trained by PyTorch and saved with nn.Sequential keys and no metadata.
+        PythonRunner.RequireModule("torch");
+        string a = Path.Combine(_directory, "a.safetensors");
+        string b = Path.Combine(_directory, "b.safetensors");
+        PythonRunner.RunScript("interop.py", "make-mlp", a, Path.Combine(_directory, "a-io.safetensors"), "1");
+        PythonRunner.RunScript("interop.py", "make-mlp", b, Path.Combine(_directory, "b-io.safetensors"), "2");
+        string merged = Path.Combine(_directory, "m.safetensors");
+        string report = Path.Combine(_directory, "r.json");
+
+        // Act
+        var result = CliRunner.Run("merge", a, b, "--method", "wm", "--out", merged, "--report", report);
+
+        // Assert
+        Assert.True(result.ExitCode == 0, result.Error);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.True(json.RootElement.GetProperty("objective_after").GetDouble() > json.RootElement.GetProperty("objective_before").GetDouble());
+        using var model = ModelFile.Load(merged);
+        Assert.Equal("mlp 784-64-32-10", model.Spec.Describe());
+    }
+}

@@ -1,6 +1,6 @@
 """Interop checks between PyTorch and FedRebasin, driven by the C# tests.
 
-  interop.py make-mlp OUT_MODEL OUT_IO          train an nn.Sequential MLP briefly, save it without metadata,
+  interop.py make-mlp OUT_MODEL OUT_IO [SEED]   train an nn.Sequential MLP briefly, save it without metadata,
                                                  and save an input batch with its logits
   interop.py check MODEL IO                     load a FedRebasin file into the PyTorch twin (strict) and
                                                  compare its logits on IO's input with IO's logits
@@ -12,8 +12,8 @@ import torch
 from fedrebasin_torch import build, load_file, mlp, save_file
 
 
-def make_mlp(model_path, io_path):
-    torch.manual_seed(7)
+def make_mlp(model_path, io_path, seed="7"):
+    torch.manual_seed(int(seed))
     model = mlp(784, (64, 32), 10)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(256, 1, 28, 28)
