@@ -106,19 +106,23 @@ public static class Merger
         var clock = Stopwatch.StartNew();
         return options.Method switch
         {
-            MergeMethod.Naive => Finish(states, Enumerable.Repeat<Dictionary<string, long[]>>(spec.Identity(), states.Count).Select(p => new Dictionary<string, long[]>(p)).ToList(), new WeightMatchingResult?[states.Count], null, 1),
+            MergeMethod.Naive => new MergeResult(
+                Combine(states, weights, options),
+                states.Select(_ => spec.Identity()).ToList(),
+                new WeightMatchingResult?[states.Count],
+                null,
+                1,
+                clock.Elapsed.TotalSeconds),
             MergeMethod.WeightMatching => AlignToReference(spec, states, weights, options, progress, clock),
             _ => MergeMany(spec, states, weights, options, progress, clock),
         };
-
-        MergeResult Finish(IReadOnlyList<IReadOnlyDictionary<string, Tensor>> aligned, List<Dictionary<string, long[]>> perms, WeightMatchingResult?[] matches, int? reference, int rounds)
-        {
-            var merged = options.Aggregation == AggregationKind.Mean
-                ? Aggregation.WeightedMean(aligned, weights)
-                : Aggregation.Robust(aligned, options.Aggregation, options.TrimFraction);
-            return new MergeResult(merged, perms, matches, reference, rounds, clock.Elapsed.TotalSeconds);
-        }
     }
+
+    /// <summary>Combines models already in one frame with the configured aggregation.</summary>
+    private static Dictionary<string, Tensor> Combine(IReadOnlyList<IReadOnlyDictionary<string, Tensor>> aligned, IReadOnlyList<double> weights, MergeOptions options) =>
+        options.Aggregation == AggregationKind.Mean
+            ? Aggregation.WeightedMean(aligned, weights)
+            : Aggregation.Robust(aligned, options.Aggregation, options.TrimFraction);
 
     private static MergeResult AlignToReference(
         PermutationSpec spec,
@@ -158,10 +162,7 @@ public static class Merger
                 progress?.Report($"aligned model {i} to model {reference}: objective {match.ObjectiveBefore:G6} -> {match.ObjectiveAfter:G6} in {match.Sweeps} sweeps");
             }
 
-            var merged = options.Aggregation == AggregationKind.Mean
-                ? Aggregation.WeightedMean(aligned, weights)
-                : Aggregation.Robust(aligned, options.Aggregation, options.TrimFraction);
-            return new MergeResult(merged, perms, matches, reference, 1, clock.Elapsed.TotalSeconds);
+            return new MergeResult(Combine(aligned, weights, options), perms, matches, reference, 1, clock.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -228,10 +229,7 @@ public static class Merger
             }
 
             var aligned = current.Select(c => (IReadOnlyDictionary<string, Tensor>)c).ToList();
-            var merged = options.Aggregation == AggregationKind.Mean
-                ? Aggregation.WeightedMean(aligned, weights)
-                : Aggregation.Robust(aligned, options.Aggregation, options.TrimFraction);
-            return new MergeResult(merged, perms, matches, null, Math.Max(rounds, 1), clock.Elapsed.TotalSeconds);
+            return new MergeResult(Combine(aligned, weights, options), perms, matches, null, Math.Max(rounds, 1), clock.Elapsed.TotalSeconds);
         }
         finally
         {
