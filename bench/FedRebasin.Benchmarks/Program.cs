@@ -13,6 +13,7 @@ internal static class Program
     [
         ("train", "data-pipeline overhead of one training epoch (default MLP, Fashion-MNIST)  [--repeats 3] [--batch-size 128] [--dataset fashion-mnist] [--data DIR]", TrainingOverheadBenchmark.Run),
         ("lap", "linear assignment solver vs scipy.optimize.linear_sum_assignment  [--sizes 256,512,1024,2048] [--repeats 3] [--kinds uniform,lowrank] [--seed 42] [--no-scipy] [--python /usr/bin/python3]", LapBenchmark.Run),
+        ("wm", "weight matching (WeightMatching.Match) vs NumPy+SciPy Git Re-Basin weight_matching, memory, profile  [--models mlp,resnet20x4] [--repeats 3] [--seed 0] [--a FILE --b FILE] [--norm layer] [--max-sweeps 100] [--threads N] [--no-python] [--no-replay] [--no-memory] [--keep] [--python /usr/bin/python3]", WeightMatchingBenchmark.Run),
     ];
 
     public static int Main(string[] args)

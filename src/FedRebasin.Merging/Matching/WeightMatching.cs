@@ -160,12 +160,14 @@ public static class WeightMatching
         public MatchingProblem(PermutationSpec spec, IReadOnlyDictionary<string, Tensor> reference, IReadOnlyDictionary<string, Tensor> model)
         {
             _spec = spec;
-            // Only tensors that some group's cost reads are needed; keep them in float64 on their device.
+            // Only tensors that some group's cost reads are needed. They are the caller's tensors, not copies: each is
+            // widened to float64 only while its term is computed, so the search holds the two models, one permuted
+            // tensor and the cost matrix at a time.
             var costTensors = spec.Groups.SelectMany(g => g.CostAxes).Select(a => a.Tensor).ToHashSet(StringComparer.Ordinal);
             foreach (string name in costTensors)
             {
-                _reference[name] = reference[name].to_type(ScalarType.Float64);
-                _model[name] = model[name].to_type(ScalarType.Float64);
+                _reference[name] = reference[name].detach();
+                _model[name] = model[name].detach();
             }
 
             _device = _reference.Values.FirstOrDefault()?.device ?? CPU;
@@ -221,10 +223,10 @@ public static class WeightMatching
             var total = zeros([n, n], ScalarType.Float64, _device);
             foreach (var axis in group.CostAxes)
             {
-                var a = _reference[axis.Tensor];
-                var b = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations);
-                var a2 = a.movedim([axis.Axis], [0]).reshape(n, -1);
-                var b2 = b.movedim([axis.Axis], [0]).reshape(n, -1);
+                // One scope per term: its float64 copies are freed before the next term is built.
+                using var termScope = NewDisposeScope();
+                var a2 = _reference[axis.Tensor].movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
+                var b2 = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations).movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
                 total.add_(a2.matmul(b2.t()));
             }
 
@@ -235,12 +237,12 @@ public static class WeightMatching
         /// <summary>Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over the tensors the cost reads.</summary>
         public double Objective(Dictionary<string, long[]> permutations)
         {
-            using var scope = NewDisposeScope();
             double sum = 0;
             foreach (var (name, a) in _reference)
             {
+                using var scope = NewDisposeScope();
                 var b = PermuteOtherAxes(name, -1, permutations);
-                sum += a.mul(b).sum().item<double>();
+                sum += a.to_type(ScalarType.Float64).mul(b.to_type(ScalarType.Float64)).sum().item<double>();
             }
 
             return sum;
