@@ -19,7 +19,7 @@ internal sealed class CalibrationData : IDisposable
 
     public int Count => _data.Count;
 
-    public static CalibrationData Create(ImageDataset train, int examples, int seed, Device device, int batchSize = 500)
+    public static CalibrationData Create(ImageDataset train, int examples, int seed, Device device, int batchSize = 200)
     {
         if (examples < 1)
         {
