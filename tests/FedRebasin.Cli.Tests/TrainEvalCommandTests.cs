@@ -248,3 +248,38 @@ public sealed class PyTorchMergeTests : IDisposable
         Assert.Equal("mlp 784-64-32-10", model.Spec.Describe());
     }
 }
+
+public sealed class BatchNormMergeTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-bnmerge-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData("naive", "bn-reset")]
+    [InlineData("wm", "bn-reset")]
+    [InlineData("wm", "repair")]
+    public void Merge_BatchNormModels_WritesValidReport(string method, string repair)
+    {
+        // Arrange: two small BatchNorm ResNets.
+        var paths = new List<string>();
+        foreach (int seed in new[] { 1, 2 })
+        {
+            string path = Path.Combine(_directory, $"r{seed}.safetensors");
+            var train = CliRunner.Run("train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+            Assert.True(train.ExitCode == 0, train.Error);
+            paths.Add(path);
+        }
+
+        string report = Path.Combine(_directory, "report.json");
+
+        // Act
+        var result = CliRunner.Run("merge", paths[0], paths[1], "--method", method, "--repair", repair, "--dataset", "synthetic", "--calibration", "200", "--out", Path.Combine(_directory, "m.safetensors"), "--report", report);
+
+        // Assert
+        Assert.True(result.ExitCode == 0, result.Error);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        Assert.Equal(repair, json.RootElement.GetProperty("repair").GetString());
+        Assert.NotEmpty(json.RootElement.GetProperty("repair_points").EnumerateArray());
+    }
+}

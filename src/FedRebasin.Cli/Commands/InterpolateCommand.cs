@@ -132,9 +132,9 @@ internal static class InterpolateCommand
                         repair = RepairModes.ToName(repairMode),
                         dataset = datasetName,
                         alphas = result.Alphas,
-                        loss = result.Loss,
+                        loss = result.Loss.Select(JsonNumbers.Finite).ToArray(),
                         accuracy = result.Accuracy,
-                        loss_barrier = result.LossBarrier,
+                        loss_barrier = JsonNumbers.Finite(result.LossBarrier),
                         accuracy_barrier = result.AccuracyBarrier,
                     }, s_indented));
                     ui.Line($"Curve {jsonPath}");

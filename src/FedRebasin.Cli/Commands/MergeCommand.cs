@@ -218,8 +218,8 @@ internal static class MergeCommand
             {
                 name = p.Name,
                 corrected = p.Corrected,
-                variance_ratio_before = p.VarianceRatioBefore,
-                variance_ratio_after = p.VarianceRatioAfter,
+                variance_ratio_before = JsonNumbers.Finite(p.VarianceRatioBefore),
+                variance_ratio_after = JsonNumbers.Finite(p.VarianceRatioAfter),
             }).ToList(),
         };
         return JsonSerializer.Serialize(report, s_indented);
