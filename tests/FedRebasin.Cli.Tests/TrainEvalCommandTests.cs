@@ -130,6 +130,7 @@ public sealed class TrainEvalCommandTests : IDisposable
         // Assert
         Assert.True(train.ExitCode == 0, train.Error);
         Assert.Contains("client 3 of 10 (dirichlet:0.5", train.Output, StringComparison.Ordinal);
+        Assert.Contains("labels of this split (class: examples): 0:", train.Output, StringComparison.Ordinal);
         using var json = JsonDocument.Parse(eval.Output);
         Assert.InRange(json.RootElement.GetProperty("accuracy").GetDouble(), 0.3, 1.0);
         Assert.Equal(10000, json.RootElement.GetProperty("examples").GetInt32());

@@ -71,6 +71,17 @@ internal static class TrainCommand
             var torchDevice = TorchDevices.Resolve(parse.GetValue(device)!);
 
             ui.Line($"Training {spec.Describe()} on {datasetName} {splitLabel}: {chosen.Length} examples, {options.Epochs} epoch(s), {options.Optimizer} lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, device {torchDevice}.");
+            if (indices is not null)
+            {
+                var histogram = new int[train.ClassCount];
+                foreach (int i in chosen)
+                {
+                    histogram[train.Labels[i]]++;
+                }
+
+                ui.Line($"  labels of this split (class: examples): {string.Join("  ", histogram.Select((n, c) => $"{c}:{n}"))}");
+            }
+
             using var net = ModelRegistry.Create(spec, torchDevice, parse.GetValue(seed));
             using var trainData = TensorData.From(train, chosen, torchDevice);
             using var testData = TensorData.From(test, null, torchDevice);
