@@ -104,21 +104,22 @@ public static class WeightMatching
         Dictionary<string, long[]>? best = null;
         double bestObjective = double.NegativeInfinity;
         int bestSweeps = 0;
+        IReadOnlyDictionary<string, double[]>? bestCosts = null;
         for (int restart = 0; restart < options.Restarts; restart++)
         {
             var start = restart == 0 && options.InitialPermutations is not null
                 ? CopyChecked(spec, options.InitialPermutations)
                 : spec.Identity();
-            var (permutations, sweeps) = problem.Search(start, options, new Random(unchecked((int)(options.Seed * 1_000_003 + restart))));
+            var (permutations, sweeps, finalCosts) = problem.Search(start, options, new Random(unchecked((int)(options.Seed * 1_000_003 + restart))));
             double objective = problem.Objective(permutations);
             if (objective > bestObjective)
             {
-                (best, bestObjective, bestSweeps) = (permutations, objective, sweeps);
+                (best, bestObjective, bestSweeps, bestCosts) = (permutations, objective, sweeps, finalCosts);
             }
         }
 
         double before = problem.Objective(spec.Identity());
-        var groups = spec.Groups.Select(g => problem.Describe(g, best!)).ToList();
+        var groups = spec.Groups.Select(g => problem.Describe(g, best!, bestCosts?.GetValueOrDefault(g.Name))).ToList();
         return new WeightMatchingResult(best!, before, bestObjective, bestSweeps, clock.Elapsed.TotalSeconds, groups);
     }
 
@@ -173,10 +174,15 @@ public static class WeightMatching
             _device = _reference.Values.FirstOrDefault()?.device ?? CPU;
         }
 
-        public (Dictionary<string, long[]> Permutations, int Sweeps) Search(Dictionary<string, long[]> permutations, WeightMatchingOptions options, Random random)
+        /// <returns>The permutations, the sweeps run, and — when the search converged — every group's cost matrix
+        /// from the last sweep: nothing moved in that sweep, so they are the matrices at the final permutations.</returns>
+        public (Dictionary<string, long[]> Permutations, int Sweeps, IReadOnlyDictionary<string, double[]>? FinalCosts) Search(
+            Dictionary<string, long[]> permutations, WeightMatchingOptions options, Random random)
         {
             var groups = _spec.Groups.ToArray();
+            var lastCosts = new Dictionary<string, double[]>(StringComparer.Ordinal);
             int sweep = 0;
+            bool converged = false;
             while (sweep < options.MaxSweeps)
             {
                 sweep++;
@@ -185,6 +191,7 @@ public static class WeightMatching
                 foreach (var group in groups)
                 {
                     double[] cost = CostMatrix(group, permutations);
+                    lastCosts[group.Name] = cost;
                     int n = group.Size;
                     int[] assignment = LinearAssignment.SolveMaximize(cost, n);
                     long[] current = permutations[group.Name];
@@ -205,11 +212,12 @@ public static class WeightMatching
 
                 if (!progress)
                 {
+                    converged = true;
                     break;
                 }
             }
 
-            return (permutations, sweep);
+            return (permutations, sweep, converged ? lastCosts : null);
         }
 
         /// <summary>
@@ -248,9 +256,9 @@ public static class WeightMatching
             return sum;
         }
 
-        public GroupMatch Describe(PermutationGroup group, Dictionary<string, long[]> permutations)
+        public GroupMatch Describe(PermutationGroup group, Dictionary<string, long[]> permutations, double[]? finalCost)
         {
-            double[] cost = CostMatrix(group, permutations);
+            double[] cost = finalCost ?? CostMatrix(group, permutations);
             long[] perm = permutations[group.Name];
             int n = group.Size;
             double gain = 0;
