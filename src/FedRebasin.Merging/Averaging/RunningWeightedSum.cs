@@ -37,21 +37,23 @@ public sealed class RunningWeightedSum : IDisposable
         }
 
         using var noGrad = no_grad();
+        // Every temporary (detached views, widened copies) dies with this scope; only the sums are kept.
+        using var scope = NewDisposeScope();
         foreach (var (name, tensor) in state)
         {
             if (!_sums.TryGetValue(name, out var sum))
             {
                 _types[name] = tensor.dtype;
-                _sums[name] = StateDicts.IsFloating(tensor)
-                    ? tensor.detach().to_type(ScalarType.Float64).mul_(weight)
+                var first = StateDicts.IsFloating(tensor)
+                    ? tensor.detach().to_type(ScalarType.Float64, copy: true).mul_(weight)
                     : tensor.detach().clone();
+                _sums[name] = first.DetachFromDisposeScope();
                 continue;
             }
 
             if (StateDicts.IsFloating(tensor))
             {
-                using var widened = tensor.detach().to_type(ScalarType.Float64);
-                sum.add_(widened, alpha: weight);
+                sum.add_(tensor.detach().to_type(ScalarType.Float64), alpha: weight);
             }
         }
 
@@ -70,9 +72,10 @@ public sealed class RunningWeightedSum : IDisposable
         }
 
         using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
         return _sums.ToDictionary(
             p => p.Key,
-            p => StateDicts.IsFloating(p.Value) ? p.Value.div(TotalWeight).to_type(_types[p.Key]) : p.Value.clone(),
+            p => (StateDicts.IsFloating(p.Value) ? p.Value.div(TotalWeight).to_type(_types[p.Key]) : p.Value.clone()).MoveToOuterDisposeScope(),
             StringComparer.Ordinal);
     }
 

@@ -11,7 +11,8 @@ public static class StateDicts
     {
         ArgumentNullException.ThrowIfNull(state);
         using var noGrad = no_grad();
-        return state.ToDictionary(p => p.Key, p => p.Value.detach().clone(), StringComparer.Ordinal);
+        using var scope = NewDisposeScope();
+        return state.ToDictionary(p => p.Key, p => p.Value.detach().clone().MoveToOuterDisposeScope(), StringComparer.Ordinal);
     }
 
     /// <summary>Disposes every tensor of a state dict the caller owns.</summary>

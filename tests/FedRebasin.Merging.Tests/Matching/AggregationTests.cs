@@ -83,3 +83,30 @@ public class AggregationTests
         Assert.Contains("trimmed-mean", error.Message, StringComparison.Ordinal);
     }
 }
+
+public class RunningWeightedSumMemoryTests
+{
+    [Fact]
+    public void AddAndMean_LeaveNoTemporaries()
+    {
+        // Arrange
+        var a = new Dictionary<string, Tensor> { ["w"] = randn(4, 3), ["n"] = tensor(1L) };
+        var b = new Dictionary<string, Tensor> { ["w"] = randn(4, 3), ["n"] = tensor(1L) };
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        // Act
+        var clone = StateDicts.Clone(a);
+        using (var sum = new RunningWeightedSum())
+        {
+            sum.Add(a, 1);
+            sum.Add(b, 2);
+            StateDicts.DisposeAll([sum.Mean()]);
+        }
+
+        StateDicts.DisposeAll([clone]);
+
+        // Assert
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        StateDicts.DisposeAll([a, b]);
+    }
+}

@@ -1,0 +1,98 @@
+using FedRebasin.Models.Permutations;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Federation.Updates;
+
+/// <summary>
+/// An update that passed <see cref="UpdateValidator"/>: its tensors match the global model's layout and are finite.
+/// It owns its tensors (not in any dispose scope); dispose it once it has been folded or discarded.
+/// </summary>
+public sealed class ValidatedUpdate : IDisposable
+{
+    private readonly Dictionary<string, Tensor> _state;
+    private bool _disposed;
+
+    internal ValidatedUpdate(
+        string clientId,
+        int round,
+        long sampleCount,
+        Dictionary<string, Tensor> state,
+        IReadOnlyList<ChannelMoments>? moments,
+        IReadOnlyDictionary<string, double> metrics)
+    {
+        ClientId = clientId;
+        Round = round;
+        SampleCount = sampleCount;
+        _state = state;
+        Moments = moments;
+        Metrics = metrics;
+    }
+
+    /// <summary>The client that sent the update.</summary>
+    public string ClientId { get; }
+
+    /// <summary>The round it is for.</summary>
+    public int Round { get; }
+
+    /// <summary>Training examples behind it (positive): the averaging weight.</summary>
+    public long SampleCount { get; }
+
+    /// <summary>The client's model by state-dict name, on the global model's device, in the global model's dtypes.</summary>
+    /// <exception cref="ObjectDisposedException">The update was disposed.</exception>
+    public IReadOnlyDictionary<string, Tensor> State
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _state;
+        }
+    }
+
+    /// <summary>The client's moments at every repair point (in the client's own frame, copies), or null.</summary>
+    public IReadOnlyList<ChannelMoments>? Moments { get; }
+
+    /// <summary>The client's reported metrics (a copy; empty when none were sent).</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        foreach (var tensor in _state.Values)
+        {
+            tensor.Dispose();
+        }
+
+        _state.Clear();
+        _disposed = true;
+    }
+}
+
+/// <summary>The outcome of <see cref="UpdateValidator.Validate"/>: exactly one of <see cref="Update"/> and <see cref="Refusal"/>.</summary>
+public sealed class UpdateValidationResult
+{
+    private UpdateValidationResult(ValidatedUpdate? update, Refusal? refusal)
+    {
+        Update = update;
+        Refusal = refusal;
+    }
+
+    /// <summary>The validated update (the caller owns and disposes it), or null when refused.</summary>
+    public ValidatedUpdate? Update { get; }
+
+    /// <summary>Why the update was refused, or null when it was accepted.</summary>
+    public Refusal? Refusal { get; }
+
+    /// <summary>Whether the update passed validation.</summary>
+    [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(true, nameof(Update))]
+    [System.Diagnostics.CodeAnalysis.MemberNotNullWhen(false, nameof(Refusal))]
+    public bool IsAccepted => Update is not null;
+
+    internal static UpdateValidationResult Accept(ValidatedUpdate update) => new(update, null);
+
+    internal static UpdateValidationResult Refuse(RefusalReason reason, string message) => new(null, new Refusal(reason, message));
+}
