@@ -1,0 +1,43 @@
+using FedRebasin.Torch.Native;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace FedRebasin.Coordinator;
+
+/// <summary>Registers and maps the coordinator in an ASP.NET Core host.</summary>
+public static class CoordinatorHosting
+{
+    /// <summary>
+    /// Adds the coordinator: options from the <c>Coordinator</c> section (validated at start-up), the runtime, the gRPC
+    /// service, gRPC health checks and the background ticker that drives the round state machine's time-based transitions.
+    /// </summary>
+    public static IServiceCollection AddCoordinator(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        TorchNativeLoader.EnsureLoaded();
+        services.AddOptions<CoordinatorOptions>()
+            .Bind(configuration.GetSection(CoordinatorOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<CoordinatorRuntime>();
+        services.AddHostedService<CoordinatorTicker>();
+        services.AddGrpc();
+        services.AddGrpcHealthChecks();
+        return services;
+    }
+
+    /// <summary>Maps the Federation gRPC service and the gRPC health service.</summary>
+    public static IEndpointRouteBuilder MapCoordinator(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        endpoints.MapGrpcService<FederationService>();
+        endpoints.MapGrpcHealthChecksService();
+        return endpoints;
+    }
+}

@@ -1,0 +1,346 @@
+using System.Globalization;
+using FedRebasin.Contracts;
+using FedRebasin.Contracts.V1;
+using FedRebasin.Federation.Rounds;
+using FedRebasin.Federation.Updates;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using ProtoModelSpec = FedRebasin.Contracts.V1.ModelSpec;
+using ProtoMoments = FedRebasin.Contracts.V1.ChannelMoments;
+
+namespace FedRebasin.Coordinator;
+
+/// <summary>The gRPC Federation service: a thin adapter over <see cref="CoordinatorRuntime"/>.</summary>
+internal sealed partial class FederationService : Contracts.V1.Federation.FederationBase
+{
+    private readonly CoordinatorRuntime _runtime;
+    private readonly ILogger<FederationService> _logger;
+
+    public FederationService(CoordinatorRuntime runtime, ILogger<FederationService> logger)
+    {
+        _runtime = runtime;
+        _logger = logger;
+    }
+
+    public override Task<RegisterReply> Register(RegisterRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, request.ClientId);
+        if (request.SampleCount <= 0)
+        {
+            throw Fail(StatusCode.InvalidArgument, "sample_count must be positive.");
+        }
+
+        if (request.Capabilities is { MaxModelBytes: > 0 } caps && caps.MaxModelBytes < _runtime.Current.Bytes.Length)
+        {
+            throw Fail(StatusCode.ResourceExhausted, string.Create(CultureInfo.InvariantCulture, $"The model is {_runtime.Current.Bytes.Length} bytes, above the client's limit of {caps.MaxModelBytes}."));
+        }
+
+        string session = _runtime.Register(request.ClientId, request.SampleCount);
+        LogRegistered(request.ClientId, request.SampleCount);
+        var spec = new ProtoModelSpec();
+        foreach (var (key, value) in _runtime.ModelSpec.ToMetadata())
+        {
+            spec.Metadata[key] = value;
+        }
+
+        spec.Metadata["merge_strategy"] = _runtime.Strategy.ToString();
+        return Task.FromResult(new RegisterReply
+        {
+            SessionId = session,
+            RunId = _runtime.RunId,
+            HeartbeatInterval = Duration.FromTimeSpan(_runtime.Options.HeartbeatInterval),
+            ModelSpec = spec,
+        });
+    }
+
+    public override async Task<TaskReply> GetTask(GetTaskRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, request.ClientId);
+        RequireSession(request.ClientId, request.SessionId);
+        var until = _runtime.TimeProvider.GetUtcNow() + _runtime.Options.PollWindow;
+        while (true)
+        {
+            // Take the change signal before reading the state, so a change in between is not missed.
+            var changed = _runtime.Changed;
+            if (TryGetTask(request.ClientId, request.LastRound) is { } reply)
+            {
+                return reply;
+            }
+
+            var left = until - _runtime.TimeProvider.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                return new TaskReply { Wait = new WaitTask { RetryAfter = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) } };
+            }
+
+            using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            var delay = Task.Delay(left, _runtime.TimeProvider, delayCancel.Token);
+            await Task.WhenAny(changed, delay).WaitAsync(context.CancellationToken).ConfigureAwait(false);
+            await delayCancel.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override async Task DownloadModel(DownloadModelRequest request, IServerStreamWriter<ModelChunk> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, request.ClientId);
+        RequireSession(request.ClientId, request.SessionId);
+        var model = _runtime.FindVersion(request.ModelVersion)
+            ?? throw Fail(StatusCode.NotFound, $"Model version '{request.ModelVersion}' is not held; the current version is '{_runtime.Current.Version}'.");
+        if (request.Offset < 0 || request.Offset > model.Bytes.Length)
+        {
+            throw Fail(StatusCode.OutOfRange, string.Create(CultureInfo.InvariantCulture, $"Offset {request.Offset} is outside the model's {model.Bytes.Length} bytes."));
+        }
+
+        var chunker = new ModelChunker(_runtime.Options.ChunkBytes);
+        foreach (var chunk in chunker.Split(model.Bytes, request.Offset))
+        {
+            await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<SubmitReply> SubmitUpdate(IAsyncStreamReader<UpdateMessage> requestStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(context);
+        var token = context.CancellationToken;
+        if (!await requestStream.MoveNext(token).ConfigureAwait(false))
+        {
+            throw Fail(StatusCode.FailedPrecondition, "The upload stream is empty; the first message must be the header.");
+        }
+
+        if (requestStream.Current.BodyCase != UpdateMessage.BodyOneofCase.Header)
+        {
+            throw Fail(StatusCode.FailedPrecondition, "The upload must start with its header, not with a chunk.");
+        }
+
+        var header = requestStream.Current.Header;
+        Authorize(context, header.ClientId);
+        RequireSession(header.ClientId, header.SessionId);
+        if (header.Round is < 1 or > int.MaxValue)
+        {
+            throw Fail(StatusCode.InvalidArgument, string.Create(CultureInfo.InvariantCulture, $"round {header.Round} is out of range."));
+        }
+
+        int round = (int)header.Round;
+        if (header.TotalBytes <= 0)
+        {
+            throw Fail(StatusCode.InvalidArgument, "total_bytes must be positive.");
+        }
+
+        if (header.TotalBytes > _runtime.Options.MaxModelBytes)
+        {
+            throw Fail(StatusCode.ResourceExhausted, string.Create(CultureInfo.InvariantCulture, $"total_bytes {header.TotalBytes} is above MaxModelBytes ({_runtime.Options.MaxModelBytes})."));
+        }
+
+        if (_runtime.PreCheck(header.ClientId, round, header.ModelVersion) is { } early)
+        {
+            throw Refuse(early, header.ClientId);
+        }
+
+        byte[] buffer = new byte[header.TotalBytes];
+        using (var destination = new MemoryStream(buffer, writable: true))
+        {
+            try
+            {
+                using var reassembler = new ChunkReassembler(destination, header.TotalBytes, _runtime.Options.ChunkBytes, _runtime.Options.MaxModelBytes);
+                while (await requestStream.MoveNext(token).ConfigureAwait(false))
+                {
+                    var message = requestStream.Current;
+                    if (message.BodyCase != UpdateMessage.BodyOneofCase.Chunk)
+                    {
+                        throw Fail(StatusCode.InvalidArgument, "A second header arrived; an upload has exactly one header.");
+                    }
+
+                    reassembler.Append(message.Chunk.Span);
+                }
+
+                reassembler.Complete(header.Sha256);
+            }
+            catch (ModelTransferException e)
+            {
+                LogUploadRefused(header.ClientId, round, e.StatusCode, e.Message);
+                throw Fail(e.StatusCode, e.Message);
+            }
+        }
+
+        var submission = new UpdateSubmission(
+            header.ClientId,
+            round,
+            header.SampleCount,
+            header.Sha256,
+            buffer,
+            header.Moments.Count > 0 ? header.Moments.Select(ToMoments).ToArray() : null,
+            header.Metrics.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal));
+        var (refusal, updateId) = _runtime.ValidateAndFold(submission, header.ModelVersion);
+        if (refusal is not null)
+        {
+            throw Refuse(refusal, header.ClientId);
+        }
+
+        LogUpdateAccepted(header.ClientId, round, header.TotalBytes);
+        return new SubmitReply { Accepted = true, UpdateId = updateId, Message = "accepted" };
+    }
+
+    public override Task<SubmitReply> SubmitStatistics(StatisticsReply request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, request.ClientId);
+        throw Fail(StatusCode.FailedPrecondition, "This coordinator does not hand out statistics tasks (federated repair is not implemented yet).");
+    }
+
+    public override Task<HeartbeatReply> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, request.ClientId);
+        RequireSession(request.ClientId, request.SessionId);
+        var snapshot = _runtime.Machine.Snapshot;
+        bool keepGoing = request.Round == 0
+            || (snapshot.Phase == RoundPhase.Training && snapshot.Round == request.Round && snapshot.Participants.Contains(request.ClientId));
+        return Task.FromResult(new HeartbeatReply
+        {
+            Continue = keepGoing,
+            ServerTime = Timestamp.FromDateTimeOffset(_runtime.TimeProvider.GetUtcNow()),
+        });
+    }
+
+    public override Task<StatusReply> GetStatus(StatusRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Authorize(context, clientId: null);
+        var snapshot = _runtime.Machine.Snapshot;
+        return Task.FromResult(new StatusReply
+        {
+            RunId = _runtime.RunId,
+            Round = snapshot.Round,
+            State = snapshot.Phase switch
+            {
+                RoundPhase.WaitingForClients => RunState.WaitingForClients,
+                RoundPhase.Training => RunState.Training,
+                RoundPhase.Aggregating => RunState.Aggregating,
+                _ => RunState.Done,
+            },
+            ClientsRegistered = _runtime.SessionCount,
+            ClientsParticipating = snapshot.Participants.Count,
+            UpdatesReceived = _runtime.UpdatesInRound,
+            LastAccuracy = double.NaN,
+            Strategy = _runtime.Strategy.ToString(),
+        });
+    }
+
+    private TaskReply? TryGetTask(string clientId, long lastRound)
+    {
+        var task = _runtime.Machine.GetTaskFor(clientId);
+        switch (task.Kind)
+        {
+            case ClientTaskKind.Done:
+                return new TaskReply { Done = new DoneTask { FinalRound = task.Round } };
+            case ClientTaskKind.Train when task.Round > lastRound:
+                var model = _runtime.Current;
+                var training = _runtime.Options.Training;
+                return new TaskReply
+                {
+                    Train = new TrainTask
+                    {
+                        Round = task.Round,
+                        ModelVersion = model.Version,
+                        ModelSha256 = model.Sha256,
+                        ModelBytes = model.Bytes.Length,
+                        Deadline = task.Deadline is { } deadline ? Timestamp.FromDateTimeOffset(deadline) : null,
+                        CollectMoments = false,
+                        HyperParameters = new HyperParameters
+                        {
+                            LocalEpochs = training.LocalEpochs,
+                            BatchSize = training.BatchSize,
+                            LearningRate = training.LearningRate,
+                            Optimizer = training.Optimizer,
+                            Momentum = training.Momentum,
+                            WeightDecay = training.WeightDecay,
+                            Seed = ((long)_runtime.Options.Seed * 1_000_003) + task.Round,
+                        },
+                    },
+                };
+            default:
+                return null;
+        }
+    }
+
+    private void Authorize(ServerCallContext context, string? clientId)
+    {
+        var tokens = _runtime.Options.Tokens;
+        if (tokens.Count == 0)
+        {
+            return;
+        }
+
+        string? header = context.RequestHeaders.GetValue("authorization");
+        const string Prefix = "Bearer ";
+        if (header is null || !header.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            throw Fail(StatusCode.Unauthenticated, "Missing 'authorization: Bearer <token>' metadata.");
+        }
+
+        string presented = header[Prefix.Length..].Trim();
+        string? owner = tokens.FirstOrDefault(p => FixedTimeEquals(p.Value, presented)).Key;
+        if (owner is null)
+        {
+            throw Fail(StatusCode.Unauthenticated, "The bearer token is not valid.");
+        }
+
+        if (clientId is not null && !string.Equals(owner, clientId, StringComparison.Ordinal))
+        {
+            throw Fail(StatusCode.PermissionDenied, $"The bearer token is not valid for client '{clientId}'.");
+        }
+    }
+
+    private static bool FixedTimeEquals(string a, string b) =>
+        System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b));
+
+    private void RequireSession(string clientId, string sessionId)
+    {
+        if (!_runtime.IsSessionValid(clientId, sessionId))
+        {
+            throw Fail(StatusCode.FailedPrecondition, $"Unknown or stale session for client '{clientId}'; register again.");
+        }
+    }
+
+    private RpcException Refuse(Refusal refusal, string clientId)
+    {
+        var code = (StatusCode)(int)refusal.StatusCode;
+        LogUploadRefused(clientId, 0, code, refusal.Message);
+        return Fail(code, refusal.Message);
+    }
+
+    private static RpcException Fail(StatusCode code, string message) => new(new Status(code, message));
+
+    private static Models.Permutations.ChannelMoments ToMoments(ProtoMoments m)
+    {
+        try
+        {
+            return new(m.Count, [.. m.Sum], [.. m.SumSquares]);
+        }
+        catch (ArgumentException e)
+        {
+            throw Fail(StatusCode.InvalidArgument, $"The moments of repair point '{m.Point}' are malformed: {e.Message}");
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Client {ClientId} registered with {SampleCount} samples")]
+    private partial void LogRegistered(string clientId, long sampleCount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Update from {ClientId} for round {Round} accepted ({Bytes} bytes)")]
+    private partial void LogUpdateAccepted(string clientId, int round, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Upload from {ClientId} (round {Round}) refused with {Code}: {Reason}")]
+    private partial void LogUploadRefused(string clientId, int round, StatusCode code, string reason);
+}

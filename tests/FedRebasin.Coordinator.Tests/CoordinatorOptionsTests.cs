@@ -1,0 +1,50 @@
+namespace FedRebasin.Coordinator.Tests;
+
+public sealed class CoordinatorOptionsTests
+{
+    [Fact]
+    public void Validate_Defaults_Succeed()
+    {
+        var result = new CoordinatorOptionsValidator().Validate(null, new CoordinatorOptions());
+
+        Assert.True(result.Succeeded);
+    }
+
+    [Fact]
+    public void Validate_BadSettings_NameEachSetting()
+    {
+        var options = new CoordinatorOptions { Strategy = "nonsense", Rounds = 0, ChunkBytes = 0, Model = new CoordinatorModelOptions { InputShape = "1,8" } };
+
+        var result = new CoordinatorOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Coordinator:Strategy", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:Rounds", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:ChunkBytes", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:Model:InputShape", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_EmptyToken_FailsWithoutEchoingTokens()
+    {
+        var options = new CoordinatorOptions { Tokens = new Dictionary<string, string>(StringComparer.Ordinal) { ["alice"] = " " } };
+
+        var result = new CoordinatorOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Coordinator:Tokens:alice", result.FailureMessage, StringComparison.Ordinal);
+    }
+}
+
+[Trait("Category", "Integration")]
+public sealed class CoordinatorStartupTests
+{
+    [Fact]
+    public async Task StartAsync_InvalidOptions_FailsNamingTheSetting()
+    {
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => CoordinatorTestHost.StartAsync(new Dictionary<string, string?> { ["Coordinator:Rounds"] = "0" }));
+
+        Assert.Contains("Coordinator:Rounds", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,194 @@
+using System.Net;
+using FedRebasin.Contracts;
+using FedRebasin.Contracts.V1;
+using FedRebasin.Models;
+using FedRebasin.Tensors;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Coordinator.Tests;
+
+/// <summary>A coordinator on real Kestrel (127.0.0.1, a free port, HTTP/2 cleartext) and a gRPC channel to it.</summary>
+internal sealed class CoordinatorTestHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private CoordinatorTestHost(WebApplication app, GrpcChannel channel)
+    {
+        _app = app;
+        Channel = channel;
+        Client = new Contracts.V1.Federation.FederationClient(channel);
+    }
+
+    public GrpcChannel Channel { get; }
+
+    public Contracts.V1.Federation.FederationClient Client { get; }
+
+    public static async Task<CoordinatorTestHost> StartAsync(IDictionary<string, string?>? overrides = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Coordinator:Strategy"] = "wm",
+            ["Coordinator:Rounds"] = "2",
+            ["Coordinator:MinClients"] = "3",
+            ["Coordinator:PollWindow"] = "00:00:02",
+            ["Coordinator:TickInterval"] = "00:00:00.100",
+            ["Coordinator:Seed"] = "7",
+            ["Coordinator:ChunkBytes"] = "1024",
+            ["Coordinator:Model:Architecture"] = "mlp",
+            ["Coordinator:Model:InputShape"] = "1,8,8",
+            ["Coordinator:Model:Classes"] = "4",
+            ["Coordinator:Model:Hidden:0"] = "16",
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var builder = WebApplication.CreateBuilder();
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        builder.Services.AddCoordinator(builder.Configuration);
+        var app = builder.Build();
+        app.MapCoordinator();
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        string address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var port = new Uri(address).Port;
+        var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"));
+        return new CoordinatorTestHost(app, channel);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>A client played by the test.</summary>
+internal sealed class TestClient(Contracts.V1.Federation.FederationClient client, string clientId, Metadata? headers = null)
+{
+    public string ClientId { get; } = clientId;
+
+    public string SessionId { get; private set; } = string.Empty;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    public async Task RegisterAsync(long samples = 100)
+    {
+        var reply = await client.RegisterAsync(new RegisterRequest { ClientId = ClientId, SampleCount = samples }, headers, cancellationToken: Token);
+        SessionId = reply.SessionId;
+    }
+
+    public async Task<TaskReply> GetTaskAsync(long lastRound) =>
+        await client.GetTaskAsync(new GetTaskRequest { ClientId = ClientId, SessionId = SessionId, LastRound = lastRound }, headers, cancellationToken: Token);
+
+    /// <summary>Polls until a Train or Done task arrives.</summary>
+    public async Task<TaskReply> WaitForTaskAsync(long lastRound)
+    {
+        for (int i = 0; i < 30; i++)
+        {
+            var task = await GetTaskAsync(lastRound);
+            if (task.TaskCase != TaskReply.TaskOneofCase.Wait)
+            {
+                return task;
+            }
+        }
+
+        throw new TimeoutException($"{ClientId} got no task.");
+    }
+
+    public async Task<byte[]> DownloadAsync(string version, string expectedSha)
+    {
+        using var call = client.DownloadModel(new DownloadModelRequest { ClientId = ClientId, SessionId = SessionId, ModelVersion = version }, headers, cancellationToken: Token);
+        var chunks = new List<ModelChunk>();
+        await foreach (var chunk in call.ResponseStream.ReadAllAsync(Token))
+        {
+            chunks.Add(chunk);
+        }
+
+        return new ModelChunker().Reassemble(chunks, expectedSha);
+    }
+
+    /// <summary>Downloads, perturbs slightly and returns the trained payload.</summary>
+    public async Task<byte[]> TrainAsync(TrainTask task, int seed)
+    {
+        byte[] global = await DownloadAsync(task.ModelVersion, task.ModelSha256);
+        return Perturb(global, seed);
+    }
+
+    public static byte[] Perturb(byte[] payload, int seed)
+    {
+        using var model = ModelFile.FromSafeTensors(SafeTensors.Parse(payload, "download"), "download");
+        using (no_grad())
+        {
+            var generator = new TorchSharp.torch.Generator((ulong)seed);
+            foreach (var parameter in model.parameters())
+            {
+                using var noise = randn(parameter.shape, generator: generator) * 0.01;
+                parameter.add_(noise);
+            }
+        }
+
+        return SafeTensors.ToBytes(ModelFile.ToSafeTensors(model));
+    }
+
+    /// <summary>Uploads <paramref name="payload"/>; <paramref name="sendBytes"/> limits what is sent, <paramref name="sha"/> overrides the digest.</summary>
+    public async Task<SubmitReply> UploadAsync(long round, string version, byte[] payload, string? sha = null, int? sendBytes = null, int chunkBytes = 1000)
+    {
+        using var call = client.SubmitUpdate(headers, cancellationToken: Token);
+        await call.RequestStream.WriteAsync(new UpdateMessage
+        {
+            Header = new UpdateHeader
+            {
+                ClientId = ClientId,
+                SessionId = SessionId,
+                Round = round,
+                ModelVersion = version,
+                SampleCount = 100,
+                Sha256 = sha ?? Sha256Hex.Compute(payload),
+                TotalBytes = payload.Length,
+            },
+        }, Token);
+        int limit = sendBytes ?? payload.Length;
+        try
+        {
+            for (int offset = 0; offset < limit; offset += chunkBytes)
+            {
+                int length = Math.Min(chunkBytes, limit - offset);
+                await call.RequestStream.WriteAsync(new UpdateMessage { Chunk = ByteString.CopyFrom(payload, offset, length) }, Token);
+            }
+
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // The server may refuse on the header alone (duplicate, wrong round) and end the call while chunks are
+            // still being written; the write then fails with a generic status. The reply carries the real one.
+        }
+
+        return await call.ResponseAsync;
+    }
+}
