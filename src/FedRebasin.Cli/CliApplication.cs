@@ -54,10 +54,12 @@ public static class CliApplication
         EvalCommand.Create(output, error),
         MergeCommand.Create(output, error),
         InterpolateCommand.Create(output, error),
+        CoordinatorCommand.Create(output, error),
+        ClientCommand.Create(output, error),
     };
 
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or DatasetNotFoundException
         or DataFormatException or SafeTensorsFormatException or ModelFileException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or IOException
-        or FedRebasin.Models.Permutations.PermutationSpecException;
+        or FedRebasin.Models.Permutations.PermutationSpecException or Microsoft.Extensions.Options.OptionsValidationException;
 }

@@ -26,6 +26,7 @@ public static class CoordinatorHosting
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<CoordinatorRuntime>();
+        services.TryAddSingleton(provider => new CoordinatorRun(provider.GetRequiredService<CoordinatorRuntime>()));
         services.AddHostedService<CoordinatorTicker>();
         services.AddGrpc();
         services.AddGrpcHealthChecks();

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using FedRebasin.Client;
+
+namespace FedRebasin.Cli.Commands;
+
+/// <summary><c>fedrebasin client</c>: a federation client that trains on its own split until the run is over.</summary>
+internal static class ClientCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var coordinator = new Option<string>("--coordinator") { Description = "Coordinator address, e.g. http://127.0.0.1:50051.", Required = true };
+        var clientId = new Option<string>("--client-id") { Description = "This client's id.", Required = true };
+        var token = new Option<string?>("--token") { Description = "Bearer token, when the coordinator requires one (or FEDREBASIN_TOKEN)." };
+        var dataset = CommonOptions.Dataset();
+        var data = CommonOptions.Data();
+        var partition = new Option<string>("--partition") { Description = "iid, dirichlet:ALPHA[,min=M] or shards:K.", DefaultValueFactory = _ => "iid" };
+        var clients = new Option<int>("--clients") { Description = "Number of clients the training set is split among.", DefaultValueFactory = _ => 1 };
+        var client = new Option<int>("--client") { Description = "This client's split (0-based).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--partition-seed") { Description = "Seed of the split (the same for every client of a run).", DefaultValueFactory = _ => 0 };
+        var device = CommonOptions.Device();
+        var command = new Command("client", "Run a federation client: train on this client's split each round until the run is over.")
+        {
+            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string address = parse.GetValue(coordinator)!;
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+            {
+                throw new ArgumentException($"--coordinator must be an http:// or https:// address, not '{address}'.");
+            }
+
+            var options = new ClientOptions
+            {
+                CoordinatorAddress = uri,
+                ClientId = parse.GetValue(clientId)!,
+                Token = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("FEDREBASIN_TOKEN"),
+                DatasetName = parse.GetValue(dataset)!,
+                DataDirectory = parse.GetValue(data),
+                Partition = parse.GetValue(partition)!,
+                Clients = parse.GetValue(clients),
+                ClientIndex = parse.GetValue(client),
+                PartitionSeed = parse.GetValue(seed),
+                Device = parse.GetValue(device)!,
+            };
+            options.Validate();
+            var worker = new ClientWorker(options);
+            long finalRound = await worker.RunAsync(cancellationToken);
+            output.WriteLine($"Client {options.ClientId}: the run is over (final round {finalRound}).");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Globalization;
+using FedRebasin.Coordinator;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace FedRebasin.Cli.Commands;
+
+/// <summary><c>fedrebasin coordinator</c>: serves the federation over gRPC (plain HTTP/2) on one port.</summary>
+internal static class CoordinatorCommand
+{
+    /// <summary>Input shape and classes of the data sets the CLI knows, so the coordinator needs no data files.</summary>
+    private static readonly Dictionary<string, (string Shape, int Classes)> s_datasetShapes = new(StringComparer.Ordinal)
+    {
+        ["fashion-mnist"] = ("1,28,28", 10),
+        ["mnist"] = ("1,28,28", 10),
+        ["synthetic"] = ("1,28,28", 10),
+        ["cifar10"] = ("3,32,32", 10),
+        ["cifar100"] = ("3,32,32", 100),
+    };
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var config = new Option<string?>("--config") { Description = "appsettings.json with a \"Coordinator\" section (environment variables FEDREBASIN_Coordinator__Rounds etc. and these options override it)." };
+        var port = new Option<int>("--port") { Description = "Port for gRPC (plain HTTP/2) on all interfaces.", DefaultValueFactory = _ => 50051 };
+        var rounds = new Option<int?>("--rounds") { Description = "Rounds to run; with --out the coordinator exits after the last one." };
+        var strategy = new Option<string?>("--strategy") { Description = "Merge strategy: fedavg, wm, wm+repair, wm+rescale, fedavg+rescale, wm+median, ..." };
+        var minClients = new Option<int?>("--min-clients") { Description = "Clients needed before a round starts." };
+        var model = new Option<string?>("--model") { Description = "Architecture of the global model (mlp, vgg11, vgg16, resnet20)." };
+        var hidden = new Option<string?>("--hidden") { Description = "MLP hidden widths, e.g. 512,512,512." };
+        var dataset = new Option<string?>("--dataset") { Description = "Data set the clients train on (sets the model's input shape and classes)." };
+        var localEpochs = new Option<int?>("--local-epochs") { Description = "Local epochs per round." };
+        var lr = new Option<double?>("--lr") { Description = "Clients' learning rate." };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the initial model, client sampling and alignment." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for final.safetensors (written when the run is done)." };
+        var command = new Command("coordinator", "Run the federation coordinator (gRPC).")
+        {
+            config, port, rounds, strategy, minClients, model, hidden, dataset, localEpochs, lr, seed, outDir,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var ui = ConsoleUi.For(output);
+            var overrides = new Dictionary<string, string?>();
+            void Set(string key, string? value)
+            {
+                if (value is not null)
+                {
+                    overrides[$"{CoordinatorOptions.SectionName}:{key}"] = value;
+                }
+            }
+
+            Set("Rounds", parse.GetValue(rounds)?.ToString(CultureInfo.InvariantCulture));
+            Set("Strategy", parse.GetValue(strategy));
+            Set("MinClients", parse.GetValue(minClients)?.ToString(CultureInfo.InvariantCulture));
+            Set("Seed", parse.GetValue(seed)?.ToString(CultureInfo.InvariantCulture));
+            Set("Model:Architecture", parse.GetValue(model));
+            Set("Training:LocalEpochs", parse.GetValue(localEpochs)?.ToString(CultureInfo.InvariantCulture));
+            Set("Training:LearningRate", parse.GetValue(lr)?.ToString("R", CultureInfo.InvariantCulture));
+            if (parse.GetValue(hidden) is { } widths)
+            {
+                var parsed = CommonOptions.ParseWidths(widths, "--hidden");
+                for (int i = 0; i < parsed.Length; i++)
+                {
+                    Set($"Model:Hidden:{i}", parsed[i].ToString(CultureInfo.InvariantCulture));
+                }
+            }
+
+            if (parse.GetValue(dataset) is { } name)
+            {
+                if (!s_datasetShapes.TryGetValue(name, out var shape))
+                {
+                    throw new ArgumentException($"--dataset must be one of {string.Join(", ", s_datasetShapes.Keys)}, not '{name}'.");
+                }
+
+                Set("Model:InputShape", shape.Shape);
+                Set("Model:Classes", shape.Classes.ToString(CultureInfo.InvariantCulture));
+            }
+
+            string? configFile = parse.GetValue(config);
+            if (configFile is not null && !File.Exists(configFile))
+            {
+                throw new FileNotFoundException($"--config {configFile}: no such file.");
+            }
+
+            string? finalDirectory = parse.GetValue(outDir);
+            if (finalDirectory is not null && parse.GetValue(rounds) is null)
+            {
+                throw new ArgumentException("--out writes the final model when the run is done: give --rounds too.");
+            }
+
+            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+            if (configFile is not null)
+            {
+                builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            }
+
+            builder.Configuration.AddEnvironmentVariables("FEDREBASIN_");
+            builder.Configuration.AddInMemoryCollection(overrides);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            int listenPort = parse.GetValue(port);
+            builder.WebHost.ConfigureKestrel(k => k.ListenAnyIP(listenPort, l => l.Protocols = HttpProtocols.Http2));
+            builder.Services.AddCoordinator(builder.Configuration);
+            await using var app = builder.Build();
+            app.MapCoordinator();
+            await app.StartAsync(cancellationToken);
+            var run = app.Services.GetRequiredService<CoordinatorRun>();
+            ui.Line($"Coordinator listening on port {listenPort} (gRPC over HTTP/2).");
+            if (finalDirectory is null)
+            {
+                await app.WaitForShutdownAsync(cancellationToken);
+                return ExitCodes.Success;
+            }
+
+            await run.WaitUntilDoneAsync(cancellationToken);
+            Directory.CreateDirectory(finalDirectory);
+            string final = Path.Combine(finalDirectory, "final.safetensors");
+            string temporary = final + ".tmp";
+            await File.WriteAllBytesAsync(temporary, run.ModelBytes.ToArray(), cancellationToken);
+            File.Move(temporary, final, overwrite: true);
+            ui.Line($"Run done after round {run.Round}: {final}");
+            // Let clients that are still polling hear that the run is over before the server goes away.
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+            await app.StopAsync(CancellationToken.None);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,37 @@
+using FedRebasin.Federation.Rounds;
+
+namespace FedRebasin.Coordinator;
+
+/// <summary>What a host (the CLI) needs to know about the run: whether it is over, and the current global model.</summary>
+public sealed class CoordinatorRun
+{
+    private readonly CoordinatorRuntime _runtime;
+
+    internal CoordinatorRun(CoordinatorRuntime runtime)
+    {
+        _runtime = runtime;
+    }
+
+    /// <summary>Whether every configured round is complete.</summary>
+    public bool IsDone => _runtime.Machine.Snapshot.Phase == RoundPhase.Done;
+
+    /// <summary>The current round (the last completed one once the run is done).</summary>
+    public int Round => _runtime.Machine.Snapshot.Round;
+
+    /// <summary>Version of the current global model ("0" = the initial model, then the round that produced it).</summary>
+    public string ModelVersion => _runtime.Current.Version;
+
+    /// <summary>The current global model as safetensors bytes (do not modify).</summary>
+    public ReadOnlyMemory<byte> ModelBytes => _runtime.Current.Bytes;
+
+    /// <summary>Completes when the run is done, or throws when <paramref name="cancellationToken"/> fires.</summary>
+    public async Task WaitUntilDoneAsync(CancellationToken cancellationToken)
+    {
+        while (!IsDone)
+        {
+            // Round events complete Changed; the delay is a safety net in case a change is missed.
+            await Task.WhenAny(_runtime.Changed, Task.Delay(TimeSpan.FromSeconds(1), _runtime.TimeProvider, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using FedRebasin.Models;
+
+namespace FedRebasin.Cli.Tests;
+
+public sealed class FederationCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-fed-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task CoordinatorAndTwoClients_RunTwoRounds_WriteFinalModelAndExitZero()
+    {
+        // Arrange: a free loopback port for the coordinator.
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        string outDirectory = Path.Combine(_directory, "run");
+
+        // Act: the coordinator and two clients, each a CLI invocation on its own thread.
+        var coordinator = Task.Run(() => CliRunner.Run("coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--rounds", "2", "--dataset", "synthetic", "--model", "mlp", "--hidden", "32", "--min-clients", "2", "--local-epochs", "1", "--out", outDirectory));
+        await Task.Delay(TimeSpan.FromSeconds(3), TestContext.Current.CancellationToken);
+        var clients = Enumerable.Range(0, 2).Select(i => Task.Run(() => CliRunner.Run("client", "--coordinator", $"http://127.0.0.1:{port}",
+            "--client-id", $"c{i}", "--dataset", "synthetic", "--clients", "2", "--client", i.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ToArray();
+        var all = Task.WhenAll(clients.Append(coordinator));
+        await all.WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
+
+        // Assert
+        var coordinatorResult = await coordinator;
+        Assert.True(coordinatorResult.ExitCode == 0, coordinatorResult.Error + coordinatorResult.Output);
+        Assert.Contains("Run done after round 2", coordinatorResult.Output, StringComparison.Ordinal);
+        foreach (var client in clients)
+        {
+            var result = await client;
+            Assert.True(result.ExitCode == 0, result.Error + result.Output);
+            Assert.Contains("the run is over (final round 2)", result.Output, StringComparison.Ordinal);
+        }
+
+        using var model = ModelFile.Load(Path.Combine(outDirectory, "final.safetensors"));
+        Assert.Equal("mlp 784-32-10", model.Spec.Describe());
+    }
+
+    [Theory]
+    [InlineData("--coordinator must be an http", "client", "--coordinator", "127.0.0.1:1", "--client-id", "a")]
+    [InlineData("give --rounds too", "coordinator", "--out", "x")]
+    [InlineData("--dataset must be one of", "coordinator", "--dataset", "imagenet")]
+    public void BadArguments_OneLine(string expected, params string[] args)
+    {
+        var (code, _, error) = CliRunner.Run(args);
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+}
