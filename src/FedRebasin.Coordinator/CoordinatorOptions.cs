@@ -1,6 +1,7 @@
 using System.Globalization;
 using FedRebasin.Contracts;
 using FedRebasin.Federation.Strategies;
+using FedRebasin.Merging.Repair;
 using Microsoft.Extensions.Options;
 
 namespace FedRebasin.Coordinator;
@@ -136,7 +137,12 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
 
         try
         {
-            StrategySpec.Parse(options.Strategy ?? string.Empty);
+            var strategy = StrategySpec.Parse(options.Strategy ?? string.Empty);
+            if (strategy.Repair != RepairMode.None)
+            {
+                // Refused rather than silently skipped: the statistics round trip is not wired into the service yet.
+                errors.Add($"Coordinator:Strategy '{options.Strategy}': the coordinator does not run federated repair yet; use {StrategySpec.FedAvg}, {StrategySpec.WeightMatching}, median or wm+median (offline repair: fedrebasin merge --repair).");
+            }
         }
         catch (FormatException e)
         {

@@ -48,3 +48,20 @@ public sealed class CoordinatorStartupTests
         Assert.Contains("Coordinator:Rounds", error.Message, StringComparison.Ordinal);
     }
 }
+
+public class CoordinatorStrategyOptionsTests
+{
+    [Theory]
+    [InlineData("wm+repair")]
+    [InlineData("fedavg+rescale")]
+    public void Validate_RepairStrategy_RefusedWithTheSettingName(string strategy)
+    {
+        var options = new CoordinatorOptions { Strategy = strategy };
+
+        var result = new CoordinatorOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Coordinator:Strategy", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("federated repair", result.FailureMessage, StringComparison.Ordinal);
+    }
+}
