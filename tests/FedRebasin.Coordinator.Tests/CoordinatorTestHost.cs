@@ -1,20 +1,11 @@
-using System.Net;
 using FedRebasin.Contracts;
 using FedRebasin.Contracts.V1;
 using FedRebasin.Models;
 using FedRebasin.Tensors;
+using FedRebasin.Tests.Shared;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace FedRebasin.Coordinator.Tests;
@@ -22,13 +13,13 @@ namespace FedRebasin.Coordinator.Tests;
 /// <summary>A coordinator on real Kestrel (127.0.0.1, a free port, HTTP/2 cleartext) and a gRPC channel to it.</summary>
 internal sealed class CoordinatorTestHost : IAsyncDisposable
 {
-    private readonly WebApplication _app;
+    private readonly LoopbackCoordinator _coordinator;
 
-    private CoordinatorTestHost(WebApplication app, GrpcChannel channel)
+    private CoordinatorTestHost(LoopbackCoordinator coordinator)
     {
-        _app = app;
-        Channel = channel;
-        Client = new Contracts.V1.Federation.FederationClient(channel);
+        _coordinator = coordinator;
+        Channel = GrpcChannel.ForAddress(coordinator.Address);
+        Client = new Contracts.V1.Federation.FederationClient(Channel);
     }
 
     public GrpcChannel Channel { get; }
@@ -37,53 +28,19 @@ internal sealed class CoordinatorTestHost : IAsyncDisposable
 
     public static async Task<CoordinatorTestHost> StartAsync(IDictionary<string, string?>? overrides = null)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["Coordinator:Strategy"] = "wm",
-            ["Coordinator:Rounds"] = "2",
-            ["Coordinator:MinClients"] = "3",
-            ["Coordinator:PollWindow"] = "00:00:02",
-            ["Coordinator:TickInterval"] = "00:00:00.100",
-            ["Coordinator:Seed"] = "7",
-            ["Coordinator:ChunkBytes"] = "1024",
-            ["Coordinator:Model:Architecture"] = "mlp",
-            ["Coordinator:Model:InputShape"] = "1,8,8",
-            ["Coordinator:Model:Classes"] = "4",
-            ["Coordinator:Model:Hidden:0"] = "16",
-        };
+        var settings = new Dictionary<string, string?> { ["Coordinator:ChunkBytes"] = "1024" };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
             settings[key] = value;
         }
 
-        var builder = WebApplication.CreateBuilder();
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-        builder.Services.AddCoordinator(builder.Configuration);
-        var app = builder.Build();
-        app.MapCoordinator();
-        try
-        {
-            await app.StartAsync(TestContext.Current.CancellationToken);
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        string address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        var port = new Uri(address).Port;
-        var channel = GrpcChannel.ForAddress(new Uri($"http://127.0.0.1:{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}"));
-        return new CoordinatorTestHost(app, channel);
+        return new CoordinatorTestHost(await LoopbackCoordinator.StartAsync(settings));
     }
 
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
-        await _app.StopAsync(CancellationToken.None);
-        await _app.DisposeAsync();
+        await _coordinator.DisposeAsync();
     }
 }
 
