@@ -284,3 +284,51 @@ public sealed class BatchNormMergeTests : IDisposable
         Assert.NotEmpty(json.RootElement.GetProperty("repair_points").EnumerateArray());
     }
 }
+
+public sealed class InterpolateCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-interp-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Theory]
+    [InlineData("none", "none")]
+    [InlineData("wm", "repair")]
+    public void Interpolate_TwoModels_WritesCurveAndPlot(string align, string repair)
+    {
+        // Arrange
+        var paths = new[] { 1, 2 }.Select(seed =>
+        {
+            string path = Path.Combine(_directory, $"m{seed}.safetensors");
+            var train = CliRunner.Run("train", "--hidden", "32", "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+            Assert.True(train.ExitCode == 0, train.Error);
+            return path;
+        }).ToArray();
+        string json = Path.Combine(_directory, "curve.json");
+        string png = Path.Combine(_directory, "curve.png");
+
+        // Act
+        var result = CliRunner.Run("interpolate", paths[0], paths[1], "--align", align, "--repair", repair, "--steps", "5", "--dataset", "synthetic", "--calibration", "300", "--json", json, "--png", png);
+
+        // Assert
+        Assert.True(result.ExitCode == 0, result.Error);
+        using var document = JsonDocument.Parse(File.ReadAllText(json));
+        var root = document.RootElement;
+        Assert.Equal([0, 0.25, 0.5, 0.75, 1], root.GetProperty("alphas").EnumerateArray().Select(a => a.GetDouble()));
+        Assert.Equal(5, root.GetProperty("loss").GetArrayLength());
+        Assert.Equal(5, root.GetProperty("accuracy").GetArrayLength());
+        Assert.True(root.GetProperty("loss_barrier").GetDouble() >= -1e-9);
+        Assert.True(root.GetProperty("accuracy_barrier").GetDouble() >= 0);
+        byte[] header = File.ReadAllBytes(png).Take(8).ToArray();
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, header);
+    }
+
+    [Fact]
+    public void Interpolate_BadAlign_OneLine()
+    {
+        var (code, _, error) = CliRunner.Run("interpolate", "a.safetensors", "b.safetensors", "--align", "stf", "--dataset", "synthetic");
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--align must be none or wm", error, StringComparison.Ordinal);
+    }
+}

@@ -113,7 +113,7 @@ internal static class InterpolateCommand
                             return (e.Loss, e.Accuracy);
                         },
                         repairSettings,
-                        new InlineProgress(done => update(done, $"alpha {done}/{alphas.Length}"))));
+                        new SynchronousProgress<int>(done => update(done, $"alpha {done}/{alphas.Length}"))));
 
                 ui.Line($"{"alpha",6} {"loss",8} {"accuracy",9}");
                 for (int i = 0; i < result.Alphas.Length; i++)
@@ -166,10 +166,5 @@ internal static class InterpolateCommand
             return ExitCodes.Success;
         });
         return command;
-    }
-
-    private sealed class InlineProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

@@ -92,7 +92,7 @@ internal static class MergeCommand
                 {
                     int done = 0;
                     return ModelMerging.Merge(models, mergeWeights, options, repairMode,
-                        calibrationData is null ? null : calibrationData.Batches, progress: new InlineProgress(line =>
+                        calibrationData is null ? null : calibrationData.Batches, progress: new SynchronousProgress<string>(line =>
                         {
                             update(Math.Min(++done, paths.Length), "");
                             ui.Line("  " + line);
@@ -223,10 +223,5 @@ internal static class MergeCommand
             }).ToList(),
         };
         return JsonSerializer.Serialize(report, s_indented);
-    }
-
-    private sealed class InlineProgress(Action<string> report) : IProgress<string>
-    {
-        public void Report(string value) => report(value);
     }
 }
