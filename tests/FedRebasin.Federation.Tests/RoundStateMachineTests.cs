@@ -495,4 +495,151 @@ public sealed class RoundStateMachineTests
         Assert.Throws<ArgumentException>(() => machine.RegisterClient(" ", 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => machine.RegisterClient("a", 0));
     }
+
+    private static RoundStateMachine AggregatingRound1(FakeTimeProvider time)
+    {
+        var machine = StartedMachine(time, Settings());
+        foreach (string id in s_fourClients)
+        {
+            Assert.Equal(UpdateAcceptance.Accepted, machine.AcceptUpdate(id, 1));
+        }
+
+        Assert.Equal(RoundPhase.Aggregating, machine.Snapshot.Phase);
+        return machine;
+    }
+
+    [Fact]
+    public void Statistics_AllAnswer_ClosesBackToAggregatingThenCompletes()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = AggregatingRound1(time);
+
+        // Act
+        machine.BeginStatistics(1, ["a", "b", "c"], TimeSpan.FromMinutes(1));
+        var asked = machine.GetTaskFor("a");
+        var notAsked = machine.GetTaskFor("d");
+        var answers = new[] { "a", "b", "c" }.Select(id => machine.AcceptStatistics(id, 1)).ToList();
+        var again = machine.AcceptStatistics("a", 1);
+        var phaseAfter = machine.Snapshot.Phase;
+        machine.CompleteAggregation(1);
+
+        // Assert
+        Assert.Equal(new ClientTask(ClientTaskKind.Statistics, 1, time.GetUtcNow() + TimeSpan.FromMinutes(1)), asked);
+        Assert.Equal(ClientTaskKind.Wait, notAsked.Kind);
+        Assert.All(answers, a => Assert.Equal(UpdateAcceptance.Accepted, a));
+        Assert.Equal(UpdateAcceptance.Duplicate, again);
+        Assert.Equal(RoundPhase.Aggregating, phaseAfter);
+        Assert.Contains(machine.Events, e => e.Kind == RoundEventKind.StatisticsClosedAllAnswered);
+        Assert.Equal(UpdateAcceptance.TooLate, machine.AcceptStatistics("b", 1));
+        Assert.Equal(2, machine.Snapshot.Round);
+    }
+
+    [Fact]
+    public void Statistics_RefusesOutsiders_AndClosesAtDeadline()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = AggregatingRound1(time);
+        var early = machine.AcceptStatistics("a", 1);
+
+        // Act
+        machine.BeginStatistics(1, ["a", "b"], TimeSpan.FromMinutes(1));
+        var outsider = machine.AcceptStatistics("d", 1);
+        var wrongRound = machine.AcceptStatistics("a", 2);
+        var answered = machine.AcceptStatistics("a", 1);
+        time.Advance(TimeSpan.FromSeconds(59));
+        machine.OnTick();
+        var beforeDeadline = machine.Snapshot.Phase;
+        time.Advance(TimeSpan.FromSeconds(1));
+        machine.OnTick();
+
+        // Assert
+        Assert.Equal(UpdateAcceptance.WrongRound, early);
+        Assert.Equal(UpdateAcceptance.NotParticipant, outsider);
+        Assert.Equal(UpdateAcceptance.WrongRound, wrongRound);
+        Assert.Equal(UpdateAcceptance.Accepted, answered);
+        Assert.Equal(RoundPhase.Statistics, beforeDeadline);
+        Assert.Equal(RoundPhase.Aggregating, machine.Snapshot.Phase);
+        Assert.Equal(RoundEventKind.StatisticsClosedAtDeadline, machine.Events[^1].Kind);
+        Assert.Equal(UpdateAcceptance.TooLate, machine.AcceptStatistics("b", 1));
+        Assert.Equal(UpdateAcceptance.Duplicate, machine.AcceptUpdate("a", 1));
+    }
+
+    [Fact]
+    public void BeginStatistics_NotAggregatingOrNobodyRegistered_Throws()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var training = StartedMachine(time, Settings());
+        var aggregating = AggregatingRound1(time);
+
+        // Act / Assert
+        Assert.Throws<InvalidOperationException>(() => training.BeginStatistics(1, ["a"], TimeSpan.FromMinutes(1)));
+        Assert.Throws<InvalidOperationException>(() => aggregating.BeginStatistics(1, ["nobody"], TimeSpan.FromMinutes(1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => aggregating.BeginStatistics(1, ["a"], TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void DropClient_LastMissingParticipant_ClosesTheRound()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = StartedMachine(time, Settings(minResponses: 2));
+        machine.AcceptUpdate("a", 1);
+        machine.AcceptUpdate("b", 1);
+        machine.AcceptUpdate("c", 1);
+
+        // Act
+        bool known = machine.DropClient("d", "silent");
+        bool again = machine.DropClient("d", "silent");
+
+        // Assert
+        Assert.True(known);
+        Assert.False(again);
+        var snapshot = machine.Snapshot;
+        Assert.Equal(RoundPhase.Aggregating, snapshot.Phase);
+        Assert.Equal(["d"], snapshot.Dropped);
+        Assert.DoesNotContain("d", snapshot.RegisteredClients);
+        Assert.Contains(machine.Events, e => e.Kind == RoundEventKind.ClientDropped && e.Detail.StartsWith("d:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void DropClient_TooFewResponses_LeavesTheRoundOpenUntilItsDeadline()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = StartedMachine(time, Settings(minResponses: 2));
+        machine.AcceptUpdate("a", 1);
+
+        // Act
+        machine.DropClient("b", "silent");
+        machine.DropClient("c", "silent");
+        machine.DropClient("d", "silent");
+        var phase = machine.Snapshot.Phase;
+        time.Advance(TimeSpan.FromMinutes(10));
+        machine.OnTick();
+
+        // Assert
+        Assert.Equal(RoundPhase.Training, phase);
+        Assert.Contains(machine.Events, e => e.Kind == RoundEventKind.Abandoned);
+        Assert.Equal(RoundPhase.WaitingForClients, machine.Snapshot.Phase);
+    }
+
+    [Fact]
+    public void DropClient_DuringStatistics_StopsWaitingForIt()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = AggregatingRound1(time);
+        machine.BeginStatistics(1, ["a", "b"], TimeSpan.FromMinutes(1));
+        machine.AcceptStatistics("a", 1);
+
+        // Act
+        machine.DropClient("b", "silent");
+
+        // Assert
+        Assert.Equal(RoundPhase.Aggregating, machine.Snapshot.Phase);
+        Assert.Equal(RoundEventKind.StatisticsClosedAllAnswered, machine.Events[^1].Kind);
+    }
 }

@@ -29,6 +29,9 @@ public sealed class RoundStateMachine
     private readonly SortedSet<string> _participants = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _responded = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _dropped = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _statisticsClients = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _statisticsAnswered = new(StringComparer.Ordinal);
+    private DateTimeOffset _statisticsDeadline;
     private readonly List<RoundEvent> _events = [];
     private readonly List<CompletedRound> _history = [];
     private RoundPhase _phase;
@@ -89,7 +92,9 @@ public sealed class RoundStateMachine
                     [.. _participants],
                     [.. _responded],
                     [.. _dropped],
-                    _phase == RoundPhase.Training ? _deadline : null);
+                    _phase == RoundPhase.Training ? _deadline : _phase == RoundPhase.Statistics ? _statisticsDeadline : null,
+                    [.. _statisticsClients],
+                    [.. _statisticsAnswered]);
             }
         }
     }
@@ -218,6 +223,10 @@ public sealed class RoundStateMachine
                     _waitingSince = now;
                 }
             }
+            else if (_phase == RoundPhase.Statistics && now >= _statisticsDeadline)
+            {
+                CloseStatistics(raised, RoundEventKind.StatisticsClosedAtDeadline);
+            }
             else if (_phase == RoundPhase.Training)
             {
                 if (_quorumAt is DateTimeOffset quorumAt && now - quorumAt >= Settings.GracePeriod && now < _deadline)
@@ -258,6 +267,11 @@ public sealed class RoundStateMachine
                 return new ClientTask(ClientTaskKind.Train, _round, _deadline);
             }
 
+            if (_phase == RoundPhase.Statistics && _statisticsClients.Contains(clientId) && !_statisticsAnswered.Contains(clientId))
+            {
+                return new ClientTask(ClientTaskKind.Statistics, _round, _statisticsDeadline);
+            }
+
             return new ClientTask(ClientTaskKind.Wait, _round, null);
         }
     }
@@ -296,6 +310,128 @@ public sealed class RoundStateMachine
         return result;
     }
 
+    /// <summary>
+    /// While aggregating <paramref name="round"/>, asks <paramref name="clients"/> (usually the round's responders) to
+    /// measure the merged model: phase <see cref="RoundPhase.Statistics"/> until all answered
+    /// (<see cref="AcceptStatistics"/>) or <paramref name="deadline"/> passed (<see cref="OnTick"/>), then back to
+    /// <see cref="RoundPhase.Aggregating"/>. Registered clients only; at least one is needed.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The machine is not aggregating <paramref name="round"/>, or none of the clients is registered.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is not positive.</exception>
+    public void BeginStatistics(int round, IEnumerable<string> clients, TimeSpan deadline)
+    {
+        ArgumentNullException.ThrowIfNull(clients);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(deadline, TimeSpan.Zero);
+        var raised = new List<RoundEvent>();
+        lock (_gate)
+        {
+            if (_phase != RoundPhase.Aggregating || round != _round)
+            {
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Cannot ask for statistics in round {round}: the machine is {_phase} in round {_round}."));
+            }
+
+            var asked = clients.Where(_registered.ContainsKey).ToList();
+            if (asked.Count == 0)
+            {
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Cannot ask for statistics in round {round}: none of the clients is registered."));
+            }
+
+            _statisticsClients.Clear();
+            _statisticsAnswered.Clear();
+            _statisticsClients.UnionWith(asked);
+            _statisticsDeadline = _time.GetUtcNow() + deadline;
+            Log(raised, RoundEventKind.StatisticsStarted, RoundPhase.Statistics, Describe($"asked {string.Join(", ", _statisticsClients)}"));
+            _phase = RoundPhase.Statistics;
+        }
+
+        Raise(raised);
+    }
+
+    /// <summary>
+    /// Records a client's answer to the statistics task of <paramref name="round"/>. Idempotent like
+    /// <see cref="AcceptUpdate"/>: Duplicate once answered; TooLate when the statistics phase of that round closed;
+    /// WrongRound for another round or outside a statistics phase; NotParticipant when the client was not asked. The last
+    /// missing answer closes the phase at once.
+    /// </summary>
+    public UpdateAcceptance AcceptStatistics(string clientId, int round)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        var raised = new List<RoundEvent>();
+        UpdateAcceptance result;
+        lock (_gate)
+        {
+            if (round == _round && _statisticsAnswered.Contains(clientId))
+            {
+                result = UpdateAcceptance.Duplicate;
+            }
+            else if (round < _round || (round == _round && _phase != RoundPhase.Statistics && _statisticsClients.Count > 0))
+            {
+                result = UpdateAcceptance.TooLate;
+            }
+            else if (round != _round || _phase != RoundPhase.Statistics)
+            {
+                result = UpdateAcceptance.WrongRound;
+            }
+            else if (!_statisticsClients.Contains(clientId))
+            {
+                result = UpdateAcceptance.NotParticipant;
+            }
+            else
+            {
+                result = UpdateAcceptance.Accepted;
+                _statisticsAnswered.Add(clientId);
+                if (_statisticsAnswered.Count == _statisticsClients.Count)
+                {
+                    CloseStatistics(raised, RoundEventKind.StatisticsClosedAllAnswered);
+                }
+            }
+        }
+
+        Raise(raised);
+        return result;
+    }
+
+    /// <summary>
+    /// Drops a client that stopped answering: it is unregistered, and in the open round it stops counting as a
+    /// participant (a training round whose remaining participants all responded closes now; one left with no
+    /// participants is abandoned at its deadline) or as a client asked for statistics. Returns whether it was registered.
+    /// </summary>
+    public bool DropClient(string clientId, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        var raised = new List<RoundEvent>();
+        bool known;
+        lock (_gate)
+        {
+            known = _registered.Remove(clientId);
+            if (known)
+            {
+                Log(raised, RoundEventKind.ClientDropped, _phase, Describe($"{clientId}: {reason}"));
+            }
+
+            if (_phase == RoundPhase.Training && _participants.Contains(clientId) && !_responded.Contains(clientId))
+            {
+                _participants.Remove(clientId);
+                _dropped.Add(clientId);
+                if (_participants.Count > 0 && _responded.Count == _participants.Count && _responded.Count >= Settings.MinResponses)
+                {
+                    Close(raised, RoundEventKind.ClosedAllResponded);
+                }
+            }
+            else if (_phase == RoundPhase.Statistics && _statisticsClients.Contains(clientId) && !_statisticsAnswered.Contains(clientId))
+            {
+                _statisticsClients.Remove(clientId);
+                if (_statisticsAnswered.Count == _statisticsClients.Count)
+                {
+                    CloseStatistics(raised, RoundEventKind.StatisticsClosedAllAnswered);
+                }
+            }
+        }
+
+        Raise(raised);
+        return known;
+    }
+
     /// <summary>Ends the aggregation of <paramref name="round"/>: moves to waiting for the next round, or to Done after <see cref="RoundSettings.Rounds"/>.</summary>
     /// <exception cref="InvalidOperationException">The machine is not aggregating <paramref name="round"/>.</exception>
     public void CompleteAggregation(int round)
@@ -317,6 +453,8 @@ public sealed class RoundStateMachine
             _participants.Clear();
             _responded.Clear();
             _dropped.Clear();
+            _statisticsClients.Clear();
+            _statisticsAnswered.Clear();
             _quorumAt = null;
             _attempt = 0;
             _waitingSince = now;
@@ -354,7 +492,7 @@ public sealed class RoundStateMachine
                 return _history.Exists(h => h.Round == round && h.Responded.Contains(clientId))
                     ? UpdateAcceptance.Duplicate
                     : UpdateAcceptance.TooLate;
-            case RoundPhase.Aggregating:
+            case RoundPhase.Aggregating or RoundPhase.Statistics:
                 return UpdateAcceptance.TooLate;
             case RoundPhase.WaitingForClients:
                 // Only an abandoned attempt of this round has been published before.
@@ -400,6 +538,12 @@ public sealed class RoundStateMachine
         }
 
         Log(raised, kind, RoundPhase.Aggregating, Describe($"{_responded.Count} of {_participants.Count} responded"));
+        _phase = RoundPhase.Aggregating;
+    }
+
+    private void CloseStatistics(List<RoundEvent> raised, RoundEventKind kind)
+    {
+        Log(raised, kind, RoundPhase.Aggregating, Describe($"{_statisticsAnswered.Count} of {_statisticsClients.Count} answered"));
         _phase = RoundPhase.Aggregating;
     }
 

@@ -12,6 +12,12 @@ public enum RoundPhase
     /// <summary>The round is closed; the coordinator aggregates, repairs and publishes, then calls <see cref="RoundStateMachine.CompleteAggregation"/>.</summary>
     Aggregating,
 
+    /// <summary>
+    /// Part of the aggregation: clients measure the merged model's channel statistics on their data (federated repair,
+    /// <see cref="RoundStateMachine.BeginStatistics"/>); closes back to <see cref="Aggregating"/> when all answered or at its deadline.
+    /// </summary>
+    Statistics,
+
     /// <summary>All <see cref="RoundSettings.Rounds"/> rounds are complete.</summary>
     Done,
 }
@@ -21,6 +27,9 @@ public enum ClientTaskKind
 {
     /// <summary>Train on the global model of <see cref="ClientTask.Round"/> and upload before <see cref="ClientTask.Deadline"/>.</summary>
     Train,
+
+    /// <summary>Measure the merged model of <see cref="ClientTask.Round"/> on local data and answer before <see cref="ClientTask.Deadline"/>.</summary>
+    Statistics,
 
     /// <summary>Nothing to do now; ask again later.</summary>
     Wait,
@@ -32,7 +41,7 @@ public enum ClientTaskKind
 /// <summary>A client's task.</summary>
 /// <param name="Kind">What to do.</param>
 /// <param name="Round">The current round (1-based).</param>
-/// <param name="Deadline">For <see cref="ClientTaskKind.Train"/>, the training deadline of the round; otherwise null.</param>
+/// <param name="Deadline">For <see cref="ClientTaskKind.Train"/> the training deadline, for <see cref="ClientTaskKind.Statistics"/> the statistics deadline; otherwise null.</param>
 public sealed record ClientTask(ClientTaskKind Kind, int Round, DateTimeOffset? Deadline);
 
 /// <summary>The outcome of <see cref="RoundStateMachine.AcceptUpdate"/>. Only <see cref="Accepted"/> means the update counts.</summary>
@@ -77,6 +86,18 @@ public enum RoundEventKind
 
     /// <summary>The availability timeout passed with too few clients registered; the machine keeps waiting (WaitingForClients → WaitingForClients).</summary>
     AvailabilityTimedOut,
+
+    /// <summary>A statistics task was handed to the round's responders (Aggregating → Statistics).</summary>
+    StatisticsStarted,
+
+    /// <summary>Every asked client answered the statistics task (Statistics → Aggregating).</summary>
+    StatisticsClosedAllAnswered,
+
+    /// <summary>The statistics deadline passed; the coordinator goes on with the answers it has (Statistics → Aggregating).</summary>
+    StatisticsClosedAtDeadline,
+
+    /// <summary>A client was dropped (it stopped answering); it no longer counts for the open round.</summary>
+    ClientDropped,
 }
 
 /// <summary>One entry of the transition log.</summary>
@@ -99,6 +120,8 @@ public sealed record RoundEvent(DateTimeOffset At, RoundEventKind Kind, RoundPha
 /// <param name="Responded">Participants whose update was accepted in the current round, ordinal order.</param>
 /// <param name="Dropped">Clients that did not answer the current round in time (over its attempts), ordinal order.</param>
 /// <param name="Deadline">Training deadline of the open round, or null.</param>
+/// <param name="StatisticsClients">Clients asked for statistics in the current round (empty outside <see cref="RoundPhase.Statistics"/>).</param>
+/// <param name="StatisticsAnswered">Of those, the ones that answered.</param>
 public sealed record RoundSnapshot(
     RoundPhase Phase,
     int Round,
@@ -108,7 +131,9 @@ public sealed record RoundSnapshot(
     IReadOnlyList<string> Participants,
     IReadOnlyList<string> Responded,
     IReadOnlyList<string> Dropped,
-    DateTimeOffset? Deadline);
+    DateTimeOffset? Deadline,
+    IReadOnlyList<string> StatisticsClients,
+    IReadOnlyList<string> StatisticsAnswered);
 
 /// <summary>A completed round as kept in a checkpoint.</summary>
 /// <param name="Round">The round number (1-based).</param>

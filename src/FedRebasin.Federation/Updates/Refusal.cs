@@ -109,10 +109,30 @@ public static class RefusalReasons
         RefusalReason.TooLarge => RpcStatusCode.ResourceExhausted,
         RefusalReason.Malformed or RefusalReason.LayoutMismatch or RefusalReason.NonFinite
             or RefusalReason.BadSampleCount or RefusalReason.BadMoments => RpcStatusCode.InvalidArgument,
-        RefusalReason.WrongRound or RefusalReason.TooLate => RpcStatusCode.FailedPrecondition,
+        // Not selected is a state of the round, not a question of credentials (those get PERMISSION_DENIED).
+        RefusalReason.WrongRound or RefusalReason.NotParticipant => RpcStatusCode.FailedPrecondition,
+        RefusalReason.TooLate => RpcStatusCode.Aborted,
         RefusalReason.Duplicate => RpcStatusCode.AlreadyExists,
         RefusalReason.Unauthenticated => RpcStatusCode.Unauthenticated,
-        RefusalReason.NotParticipant => RpcStatusCode.PermissionDenied,
+        _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown refusal reason."),
+    };
+
+    /// <summary>A short lower-case name for metrics labels and logs, e.g. <c>digest-mismatch</c>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The reason is not a defined value.</exception>
+    public static string ToName(RefusalReason reason) => reason switch
+    {
+        RefusalReason.Unauthenticated => "unauthenticated",
+        RefusalReason.NotParticipant => "not-participant",
+        RefusalReason.WrongRound => "wrong-round",
+        RefusalReason.Duplicate => "duplicate",
+        RefusalReason.TooLate => "too-late",
+        RefusalReason.DigestMismatch => "digest-mismatch",
+        RefusalReason.TooLarge => "too-large",
+        RefusalReason.Malformed => "malformed",
+        RefusalReason.LayoutMismatch => "layout-mismatch",
+        RefusalReason.NonFinite => "non-finite",
+        RefusalReason.BadSampleCount => "bad-sample-count",
+        RefusalReason.BadMoments => "bad-moments",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown refusal reason."),
     };
 }

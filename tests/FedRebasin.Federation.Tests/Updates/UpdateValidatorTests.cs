@@ -248,10 +248,10 @@ public class UpdateValidatorTests
     [InlineData(RefusalReason.BadSampleCount, RpcStatusCode.InvalidArgument)]
     [InlineData(RefusalReason.BadMoments, RpcStatusCode.InvalidArgument)]
     [InlineData(RefusalReason.WrongRound, RpcStatusCode.FailedPrecondition)]
-    [InlineData(RefusalReason.TooLate, RpcStatusCode.FailedPrecondition)]
+    [InlineData(RefusalReason.TooLate, RpcStatusCode.Aborted)]
     [InlineData(RefusalReason.Duplicate, RpcStatusCode.AlreadyExists)]
     [InlineData(RefusalReason.Unauthenticated, RpcStatusCode.Unauthenticated)]
-    [InlineData(RefusalReason.NotParticipant, RpcStatusCode.PermissionDenied)]
+    [InlineData(RefusalReason.NotParticipant, RpcStatusCode.FailedPrecondition)]
     public void ToStatusCode_EveryReason_MapsToGrpcCode(RefusalReason reason, RpcStatusCode expected)
     {
         var code = RefusalReasons.ToStatusCode(reason);
