@@ -1,12 +1,12 @@
+using System.Globalization;
 using FedRebasin.Data;
-using FedRebasin.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace FedRebasin.Cli;
+namespace FedRebasin.Training;
 
-/// <summary>A seeded sample of a data set's training split, served as input batches (for moments and repair).</summary>
-internal sealed class CalibrationData : IDisposable
+/// <summary>A seeded sample of a data set (usually its training split), served as input batches (for moments and repair).</summary>
+public sealed class CalibrationData : IDisposable
 {
     private readonly TensorData _data;
     private readonly int _batchSize;
@@ -17,14 +17,23 @@ internal sealed class CalibrationData : IDisposable
         _batchSize = batchSize;
     }
 
+    /// <summary>Number of examples held.</summary>
     public int Count => _data.Count;
 
+    /// <summary>The examples as tensors (features and labels).</summary>
+    public TensorData Data => _data;
+
+    /// <summary>Takes <paramref name="examples"/> examples of <paramref name="train"/> (all when it has fewer), chosen by <paramref name="seed"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="examples"/> or <paramref name="batchSize"/> is below 1.</exception>
     public static CalibrationData Create(ImageDataset train, int examples, int seed, Device device, int batchSize = 200)
     {
+        ArgumentNullException.ThrowIfNull(train);
         if (examples < 1)
         {
-            throw new ArgumentException($"--calibration must be at least 1, not {examples}.");
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The calibration sample must hold at least 1 example, not {examples}."), nameof(examples));
         }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
 
         var random = new Random(seed);
         int[] order = Enumerable.Range(0, train.Count).ToArray();
@@ -42,5 +51,6 @@ internal sealed class CalibrationData : IDisposable
         }
     }
 
+    /// <inheritdoc />
     public void Dispose() => _data.Dispose();
 }

@@ -205,15 +205,27 @@ public static class Repairer
         return moments;
     }
 
-    // REPAIR's one-pass estimation: forward hooks on the modules that produce the foldable pre-activations record the
-    // uncorrected output's moments and hand the rest of the network the output corrected with the batch's statistics.
-    private static IReadOnlyList<ChannelMoments> MeasureWithBatchCorrections(
+    /// <summary>
+    /// REPAIR's one-pass estimation (<see cref="RepairEstimation.BatchStatistics"/>) without folding: in one pass over the
+    /// batches, every foldable point's output is corrected on the fly with the current batch's statistics toward the
+    /// targets, and the uncorrected outputs' moments are summed. A federated client answers a statistics task with this on
+    /// its own data; the coordinator pools the answers (<see cref="ChannelMoments.Merge"/>) and folds with
+    /// <see cref="FoldCorrections(IReadOnlyDictionary{string, Tensor}, IReadOnlyList{RepairPoint}, RepairTargets, IReadOnlyList{ChannelMoments}, RepairMode, double)"/>.
+    /// The model is not changed; measure-only points come back empty.
+    /// </summary>
+    /// <exception cref="ArgumentException">The targets do not fit the model, or the batches hold no examples.</exception>
+    /// <exception cref="InvalidOperationException">A foldable point is not produced by exactly one module call per batch.</exception>
+    public static IReadOnlyList<ChannelMoments> MeasureWithBatchCorrections(
         ClassifierModel model,
         RepairTargets targets,
         RepairMode mode,
         double epsilon,
         Func<IEnumerable<Tensor>> calibrationBatches)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(calibrationBatches);
+        targets.Validate(model.RepairPoints);
         var points = model.RepairPoints;
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
         var moments = points.Select(p => new ChannelMoments(p.Channels)).ToArray();
