@@ -6,15 +6,16 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FedRebasin.Tests.Shared;
 
 /// <summary>
-/// A real coordinator on Kestrel, bound to 127.0.0.1 on a free port with HTTP/2 cleartext. The defaults are a small
+/// A real coordinator on Kestrel, bound to 127.0.0.1 on a free port with HTTP/2 cleartext, or TLS when the overrides
+/// set Coordinator:Tls:* (then <see cref="Address"/> is https). The defaults are a small
 /// run (tiny MLP on 1x8x8 inputs, 4 classes, strategy wm, 2 rounds, 3 clients, short poll and tick intervals);
 /// the caller overrides any "Coordinator:..." setting.
 /// </summary>
@@ -28,7 +29,7 @@ internal sealed class LoopbackCoordinator : IAsyncDisposable
         Address = address;
     }
 
-    /// <summary>The coordinator's address, e.g. http://127.0.0.1:40123.</summary>
+    /// <summary>The coordinator's address, e.g. http://127.0.0.1:40123 (https with TLS).</summary>
     public Uri Address { get; }
 
     /// <summary>The coordinator's services.</summary>
@@ -57,7 +58,8 @@ internal sealed class LoopbackCoordinator : IAsyncDisposable
         var builder = WebApplication.CreateBuilder();
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        // Plain HTTP/2, or TLS when the overrides set Coordinator:Tls:* (the coordinator's own endpoint helper).
+        builder.WebHost.UseKestrel(o => CoordinatorEndpoint.Listen(o, IPAddress.Loopback, 0, o.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls));
         builder.Services.AddCoordinator(builder.Configuration);
         var app = builder.Build();
         app.MapCoordinator();
@@ -73,7 +75,8 @@ internal sealed class LoopbackCoordinator : IAsyncDisposable
 
         string bound = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         int port = new Uri(bound).Port;
-        return new LoopbackCoordinator(app, new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"));
+        string scheme = app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls.IsEnabled ? "https" : "http";
+        return new LoopbackCoordinator(app, new Uri($"{scheme}://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"));
     }
 
     public async ValueTask DisposeAsync()

@@ -8,7 +8,7 @@ internal static class ClientCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var coordinator = new Option<string>("--coordinator") { Description = "Coordinator address, e.g. http://127.0.0.1:50051.", Required = true };
+        var coordinator = new Option<string>("--coordinator") { Description = "Coordinator address, e.g. http://127.0.0.1:50051 (https:// for TLS).", Required = true };
         var clientId = new Option<string>("--client-id") { Description = "This client's id.", Required = true };
         var token = new Option<string?>("--token") { Description = "Bearer token, when the coordinator requires one (or FEDREBASIN_TOKEN)." };
         var dataset = CommonOptions.Dataset();
@@ -18,9 +18,12 @@ internal static class ClientCommand
         var client = new Option<int>("--client") { Description = "This client's split (0-based).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--partition-seed") { Description = "Seed of the split (the same for every client of a run).", DefaultValueFactory = _ => 0 };
         var device = CommonOptions.Device();
+        var ca = new Option<string?>("--ca") { Description = "Trust only this PEM CA bundle for the coordinator's TLS certificate (default: the system's trust store). Needs an https:// --coordinator." };
+        var cert = new Option<string?>("--cert") { Description = "PEM client certificate for mutual TLS (CN or a DNS SAN equal to --client-id); with --key." };
+        var key = new Option<string?>("--key") { Description = "PEM private key of --cert." };
         var command = new Command("client", "Run a federation client: train on this client's split each round until the run is over.")
         {
-            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device,
+            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device, ca, cert, key,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -43,6 +46,9 @@ internal static class ClientCommand
                 ClientIndex = parse.GetValue(client),
                 PartitionSeed = parse.GetValue(seed),
                 Device = parse.GetValue(device)!,
+                CaCertificatePath = parse.GetValue(ca),
+                ClientCertificatePath = parse.GetValue(cert),
+                ClientKeyPath = parse.GetValue(key),
             };
             options.Validate();
             var worker = new ClientWorker(options);
