@@ -13,7 +13,7 @@ public static class CoordinatorHosting
 {
     /// <summary>
     /// Adds the coordinator: options from the <c>Coordinator</c> section (validated at start-up), the runtime, the gRPC
-    /// service, gRPC health checks and the background ticker that drives the round state machine's time-based transitions.
+    /// service, gRPC health checks, server reflection, the per-caller request-rate limit and the background ticker that drives the round state machine's time-based transitions.
     /// </summary>
     public static IServiceCollection AddCoordinator(this IServiceCollection services, IConfiguration configuration)
     {
@@ -25,20 +25,25 @@ public static class CoordinatorHosting
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton(provider => new CoordinatorMetrics(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<CoordinatorRuntime>();
         services.TryAddSingleton(provider => new CoordinatorRun(provider.GetRequiredService<CoordinatorRuntime>()));
         services.AddHostedService<CoordinatorTicker>();
-        services.AddGrpc();
+        services.TryAddSingleton<RequestRateInterceptor>();
+        services.AddGrpc(o => o.Interceptors.Add<RequestRateInterceptor>());
         services.AddGrpcHealthChecks();
+        services.AddGrpcReflection();
         return services;
     }
 
-    /// <summary>Maps the Federation gRPC service and the gRPC health service.</summary>
+    /// <summary>Maps the Federation gRPC service, the gRPC health service and server reflection.</summary>
     public static IEndpointRouteBuilder MapCoordinator(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         endpoints.MapGrpcService<FederationService>();
         endpoints.MapGrpcHealthChecksService();
+        endpoints.MapGrpcReflectionService();
         return endpoints;
     }
 }

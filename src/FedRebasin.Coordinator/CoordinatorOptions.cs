@@ -57,11 +57,70 @@ public sealed class CoordinatorOptions
     /// <summary>Client id → bearer token. When non-empty every call must carry a matching <c>authorization: Bearer</c> header.</summary>
     public Dictionary<string, string> Tokens { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>TLS and mutual TLS of the endpoint (section <c>Coordinator:Tls</c>); empty for plain HTTP/2.</summary>
+    public CoordinatorTlsOptions Tls { get; set; } = new();
+
     /// <summary>Chunk size of downloads and largest chunk accepted in uploads.</summary>
     public int ChunkBytes { get; set; } = ModelChunker.DefaultChunkBytes;
 
     /// <summary>Largest upload payload accepted.</summary>
     public long MaxModelBytes { get; set; } = 1L << 30;
+
+    /// <summary>
+    /// Uploads received and validated at once. Further uploads wait for a slot (their streams are not read, so gRPC flow
+    /// control holds their bytes on the client) for up to <see cref="UploadSlotTimeout"/>, then get RESOURCE_EXHAUSTED.
+    /// Bounds the coordinator's memory: about this many payloads are held at a time, whatever the number of clients.
+    /// </summary>
+    public int MaxConcurrentUploads { get; set; } = 2;
+
+    /// <summary>How long an upload waits for one of the <see cref="MaxConcurrentUploads"/> slots.</summary>
+    public TimeSpan UploadSlotTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Longest time an upload may take once it holds a slot (a stalled stream gets DEADLINE_EXCEEDED and frees the slot).</summary>
+    public TimeSpan UploadTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Calls per second each caller may make (token bucket, see <see cref="RequestBurst"/>); 0 turns the limit off.</summary>
+    public int MaxRequestsPerSecond { get; set; } = 50;
+
+    /// <summary>Calls a caller may make at once before <see cref="MaxRequestsPerSecond"/> applies (bucket size).</summary>
+    public int RequestBurst { get; set; } = 100;
+
+    /// <summary>A client that sent no call (heartbeat or other) for this many <see cref="HeartbeatInterval"/>s is dropped from the run.</summary>
+    public int MissedHeartbeats { get; set; } = 3;
+
+    /// <summary>How long clients have to answer a statistics task (federated repair) before the coordinator repairs with the answers it has.</summary>
+    public TimeSpan StatisticsDeadline { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Folder for checkpoints (global model, round state, audit trail); null or empty keeps none. When it holds a
+    /// checkpoint at start-up, the run resumes after its last complete round.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>Global-model files kept in <see cref="CheckpointDirectory"/> (the newest ones; audit records are all kept).</summary>
+    public int KeepModelCheckpoints { get; set; } = 2;
+
+    /// <summary>
+    /// Data the coordinator holds for repair (a sample of a training split): when set, the merged model's statistics are
+    /// measured here (sequential REPAIR, exact); when not, clients answer a statistics task.
+    /// </summary>
+    public CoordinatorDataOptions? Calibration { get; set; }
+
+    /// <summary>Test data for server-side evaluation of every published model (and of plain FedAvg beside it); none when null.</summary>
+    public CoordinatorDataOptions? Evaluation { get; set; }
+}
+
+/// <summary>A data set the coordinator reads: a catalog name, its folder and how many examples to use.</summary>
+public sealed class CoordinatorDataOptions
+{
+    /// <summary>Data set name (fashion-mnist, mnist, cifar10, cifar100, synthetic).</summary>
+    public string Dataset { get; set; } = "fashion-mnist";
+
+    /// <summary>Folder of the data set's files; null for the catalog's default.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>Examples used (a seeded sample; the whole split when larger).</summary>
+    public int Examples { get; set; } = 2000;
 }
 
 /// <summary>The model: an architecture with input shape and classes, or a path to an initial .safetensors file.</summary>
@@ -138,10 +197,11 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         try
         {
             var strategy = StrategySpec.Parse(options.Strategy ?? string.Empty);
-            if (strategy.Repair != RepairMode.None)
+            if (strategy.Repair == RepairMode.BnReset && options.Calibration is null)
             {
-                // Refused rather than silently skipped: the statistics round trip is not wired into the service yet.
-                errors.Add($"Coordinator:Strategy '{options.Strategy}': the coordinator does not run federated repair yet; use {StrategySpec.FedAvg}, {StrategySpec.WeightMatching}, median or wm+median (offline repair: fedrebasin merge --repair).");
+                // Clients answer repair/rescale/reshift statistics tasks in one pass; an exact BatchNorm reset needs one
+                // pass per BatchNorm layer, which only the coordinator's own calibration data can give.
+                errors.Add($"Coordinator:Strategy '{options.Strategy}' needs Coordinator:Calibration (bn-reset runs on the coordinator's calibration data).");
             }
         }
         catch (FormatException e)
@@ -161,6 +221,28 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.TickInterval > TimeSpan.Zero, nameof(options.TickInterval), options.TickInterval, "must be positive");
         Check(options.ChunkBytes > 0 && options.ChunkBytes <= ModelChunker.MaxAllowedChunkBytes, nameof(options.ChunkBytes), options.ChunkBytes, $"must be in [1, {ModelChunker.MaxAllowedChunkBytes}]");
         Check(options.MaxModelBytes > 0, nameof(options.MaxModelBytes), options.MaxModelBytes, "must be positive");
+        Check(options.MaxConcurrentUploads >= 1, nameof(options.MaxConcurrentUploads), options.MaxConcurrentUploads, "must be at least 1");
+        Check(options.UploadSlotTimeout > TimeSpan.Zero, nameof(options.UploadSlotTimeout), options.UploadSlotTimeout, "must be positive");
+        Check(options.UploadTimeout > TimeSpan.Zero, nameof(options.UploadTimeout), options.UploadTimeout, "must be positive");
+        Check(options.MaxRequestsPerSecond >= 0, nameof(options.MaxRequestsPerSecond), options.MaxRequestsPerSecond, "must not be negative (0 turns the limit off)");
+        Check(options.RequestBurst >= 1, nameof(options.RequestBurst), options.RequestBurst, "must be at least 1");
+        Check(options.MissedHeartbeats >= 1, nameof(options.MissedHeartbeats), options.MissedHeartbeats, "must be at least 1");
+        Check(options.StatisticsDeadline > TimeSpan.Zero, nameof(options.StatisticsDeadline), options.StatisticsDeadline, "must be positive");
+        Check(options.KeepModelCheckpoints >= 1, nameof(options.KeepModelCheckpoints), options.KeepModelCheckpoints, "must be at least 1");
+        CheckData(options.Calibration, nameof(options.Calibration));
+        CheckData(options.Evaluation, nameof(options.Evaluation));
+        void CheckData(CoordinatorDataOptions? data, string setting)
+        {
+            if (data is null)
+            {
+                return;
+            }
+
+            Check(Data.DatasetCatalog.KnownNames.Contains(data.Dataset), $"{setting}:Dataset", data.Dataset, $"must be one of {string.Join(", ", Data.DatasetCatalog.KnownNames)}");
+            Check(data.Examples >= 1, $"{setting}:Examples", data.Examples, "must be at least 1");
+            Check(data.Directory is null || Directory.Exists(data.Directory), $"{setting}:Directory", data.Directory, "must name an existing folder");
+        }
+
         var model = options.Model;
         if (model is null)
         {
@@ -201,6 +283,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
             Check(!string.IsNullOrWhiteSpace(token), $"Tokens:{client}", "(hidden)", "must not be empty");
         }
 
+        CoordinatorTlsOptions.Validate(options.Tls, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -24,11 +24,23 @@ public sealed class CoordinatorRun
     /// <summary>The current global model as safetensors bytes (do not modify).</summary>
     public ReadOnlyMemory<byte> ModelBytes => _runtime.Current.Bytes;
 
-    /// <summary>Completes when the run is done, or throws when <paramref name="cancellationToken"/> fires.</summary>
+    /// <summary>Test accuracy of the current global model on the coordinator's evaluation data; NaN when none is configured.</summary>
+    public double LastAccuracy => _runtime.LastEvaluation?.Accuracy ?? double.NaN;
+
+    /// <summary>Why the run stopped early (closing a round failed), or null.</summary>
+    public Exception? Failure => _runtime.Failure;
+
+    /// <summary>Completes when the run is done; throws when <paramref name="cancellationToken"/> fires or the run failed.</summary>
+    /// <exception cref="InvalidOperationException">Closing a round failed; the inner exception says why.</exception>
     public async Task WaitUntilDoneAsync(CancellationToken cancellationToken)
     {
         while (!IsDone)
         {
+            if (_runtime.Failure is { } failure)
+            {
+                throw new InvalidOperationException($"The run stopped: {failure.Message}", failure);
+            }
+
             // Round events complete Changed; the delay is a safety net in case a change is missed.
             await Task.WhenAny(_runtime.Changed, Task.Delay(TimeSpan.FromSeconds(1), _runtime.TimeProvider, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();

@@ -1,4 +1,6 @@
 using System.Globalization;
+using FedRebasin.Coordinator.Checkpoints;
+using FedRebasin.Data;
 using FedRebasin.Federation.Rounds;
 using FedRebasin.Federation.Strategies;
 using FedRebasin.Federation.Updates;
@@ -7,6 +9,7 @@ using FedRebasin.Models;
 using FedRebasin.Models.Permutations;
 using FedRebasin.Tensors;
 using FedRebasin.Torch;
+using FedRebasin.Training;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
@@ -14,22 +17,36 @@ using static TorchSharp.torch;
 namespace FedRebasin.Coordinator;
 
 /// <summary>A published global model version.</summary>
-/// <param name="Version">Version string ("0" for the initial model, then the round number that produced it).</param>
+/// <param name="Version">Version string ("0" for the initial model, then the round that produced it; "R-merged" for a
+/// merged model before repair, served only to clients answering a statistics task).</param>
 /// <param name="Bytes">The safetensors payload (cached per version, served by DownloadModel).</param>
 /// <param name="Sha256">Digest of <paramref name="Bytes"/>.</param>
 internal sealed record GlobalModel(string Version, byte[] Bytes, string Sha256);
 
 /// <summary>
-/// The coordinator's state: round state machine, global model, the open round's aggregator and client sessions.
-/// Every state-machine mutation happens under one lock, so "is this update acceptable?" checks stay true until the
-/// update is folded. Aggregation runs under the same lock when a round closes (in SubmitUpdate or in <see cref="Tick"/>).
+/// The coordinator's state: round state machine, global model, the open round's aggregator, client sessions and the
+/// checkpoint folder. Every state-machine mutation and every fold happens under one lock, so "is this update acceptable?"
+/// checks stay true until the update is folded. Closing a round (combining, repairing, evaluating, checkpointing) runs on
+/// a background task outside the lock (<see cref="CoordinatorRuntime"/>'s Rounds part), so other calls are served meanwhile.
 /// </summary>
 internal sealed partial class CoordinatorRuntime : IDisposable
 {
     private readonly Lock _gate = new();
+
+    // Serialises folds (weight matching can take seconds on a big model) without holding _gate, so other calls are
+    // served meanwhile. Taken before _gate wherever both are needed; closing or abandoning a round takes it too, so
+    // an update accepted by the state machine is always folded before the round's aggregate is taken.
+    private readonly Lock _foldGate = new();
     private readonly ILogger<CoordinatorRuntime> _logger;
     private readonly Dictionary<string, string> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _lastSeen = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _callsInFlight = new(StringComparer.Ordinal);
     private readonly Dictionary<string, GlobalModel> _versions = new(StringComparer.Ordinal);
+    private readonly Queue<string> _versionOrder = new();
+    private readonly SemaphoreSlim _uploadSlots;
+    private readonly CheckpointStore? _checkpoints;
+    private readonly CalibrationData? _calibration;
+    private readonly TensorData? _evaluation;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ClassifierModel _global;
     private Dictionary<string, Tensor> _globalState;
@@ -38,16 +55,18 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     private int _updatesInRound;
     private bool _disposed;
 
-    public CoordinatorRuntime(IOptions<CoordinatorOptions> options, TimeProvider timeProvider, ILogger<CoordinatorRuntime> logger)
+    public CoordinatorRuntime(IOptions<CoordinatorOptions> options, TimeProvider timeProvider, ILogger<CoordinatorRuntime> logger, CoordinatorMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(timeProvider);
         ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(metrics);
         Options = options.Value;
         TimeProvider = timeProvider;
+        Metrics = metrics;
         _logger = logger;
         Strategy = StrategySpec.Parse(Options.Strategy);
-        RunId = Guid.NewGuid().ToString("N");
+        _uploadSlots = new SemaphoreSlim(Options.MaxConcurrentUploads, Options.MaxConcurrentUploads);
         var settings = new RoundSettings
         {
             Rounds = Options.Rounds,
@@ -59,17 +78,56 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             GracePeriod = Options.GracePeriod,
             Seed = Options.Seed,
         };
-        Machine = new RoundStateMachine(settings, timeProvider);
+
+        if (!string.IsNullOrWhiteSpace(Options.CheckpointDirectory))
+        {
+            _checkpoints = new CheckpointStore(Options.CheckpointDirectory, Options.KeepModelCheckpoints);
+        }
+
+        var resumed = _checkpoints?.Load();
+        if (resumed is { } checkpoint)
+        {
+            _global = Resume(checkpoint.Manifest, checkpoint.ModelBytes);
+            RunId = checkpoint.Manifest.RunId;
+            Machine = RoundStateMachine.FromCheckpoint(settings, timeProvider, checkpoint.Manifest.Rounds);
+        }
+        else
+        {
+            _global = CreateInitialModel(Options);
+            RunId = Guid.NewGuid().ToString("N");
+            Machine = new RoundStateMachine(settings, timeProvider);
+        }
+
         Machine.EventOccurred += OnRoundEvent;
-        _global = CreateInitialModel(Options);
         _globalState = SnapshotState(_global);
-        _validator = new UpdateValidator(_globalState, _global.RepairPoints, new UpdateLimits { MaxModelBytes = Options.MaxModelBytes });
-        Publish("0");
+        _validator = NewValidator();
+        int completed = Machine.Snapshot.CompletedRounds;
+        Publish(completed.ToString(CultureInfo.InvariantCulture), SafeTensors.ToBytes(ModelFile.ToSafeTensors(_global)), makeCurrent: true);
+        _calibration = LoadCalibration(Options.Calibration, _global.Spec, Options.Seed);
+        _evaluation = LoadEvaluation(Options.Evaluation, _global.Spec, Options.Seed);
+        if (_evaluation is not null)
+        {
+            LastEvaluation = new RoundEvaluation(double.NaN, double.NaN, double.NaN, double.NaN, _evaluation.Count);
+            var initial = Evaluator.Evaluate(_global, _evaluation);
+            LastEvaluation = LastEvaluation with { Accuracy = initial.Accuracy, Loss = initial.Loss };
+        }
+
+        if (resumed is null && _checkpoints is not null)
+        {
+            // The initial model and the run id are checkpointed too, so a restart before round 1 completes resumes the same run.
+            _checkpoints.Save(Manifest(Machine.ToCheckpoint()), Current.Bytes, audit: null);
+        }
+        else if (resumed is not null)
+        {
+            LogResumed(completed, RunId, _checkpoints!.Directory);
+        }
     }
 
     public CoordinatorOptions Options { get; }
 
     public TimeProvider TimeProvider { get; }
+
+    public CoordinatorMetrics Metrics { get; }
 
     public StrategySpec Strategy { get; }
 
@@ -81,6 +139,9 @@ internal sealed partial class CoordinatorRuntime : IDisposable
 
     /// <summary>The current global model.</summary>
     public GlobalModel Current { get; private set; } = null!;
+
+    /// <summary>Evaluation of the current global model on the coordinator's test data, or null when none is configured.</summary>
+    public RoundEvaluation? LastEvaluation { get; private set; }
 
     /// <summary>Updates accepted in the current round.</summary>
     public int UpdatesInRound
@@ -106,27 +167,6 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
     }
 
-    public string Register(string clientId, long sampleCount)
-    {
-        string session = Guid.NewGuid().ToString("N");
-        lock (_gate)
-        {
-            _sessions[clientId] = session;
-            Machine.RegisterClient(clientId, sampleCount);
-            Machine.StartRoundIfReady();
-        }
-
-        return session;
-    }
-
-    public bool IsSessionValid(string clientId, string sessionId)
-    {
-        lock (_gate)
-        {
-            return _sessions.TryGetValue(clientId, out string? known) && string.Equals(known, sessionId, StringComparison.Ordinal);
-        }
-    }
-
     public int SessionCount
     {
         get
@@ -138,6 +178,83 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
     }
 
+    public string Register(string clientId, long sampleCount)
+    {
+        string session = Guid.NewGuid().ToString("N");
+        lock (_gate)
+        {
+            _sessions[clientId] = session;
+            _lastSeen[clientId] = TimeProvider.GetUtcNow();
+            Machine.RegisterClient(clientId, sampleCount);
+            Machine.StartRoundIfReady();
+        }
+
+        return session;
+    }
+
+    /// <summary>Whether the session is the client's current one; a valid session also counts as a sign of life.</summary>
+    public bool IsSessionValid(string clientId, string sessionId)
+    {
+        lock (_gate)
+        {
+            if (_sessions.TryGetValue(clientId, out string? known) && string.Equals(known, sessionId, StringComparison.Ordinal))
+            {
+                _lastSeen[clientId] = TimeProvider.GetUtcNow();
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Marks a long call (long poll, download, upload) of the client as in flight until disposed: a client busy in a
+    /// call is alive even when it sends nothing else, e.g. while its upload waits for a slot.
+    /// </summary>
+    public IDisposable TrackCall(string clientId)
+    {
+        lock (_gate)
+        {
+            _callsInFlight[clientId] = _callsInFlight.GetValueOrDefault(clientId) + 1;
+        }
+
+        return new CallInFlight(this, clientId);
+    }
+
+    private void EndCall(string clientId)
+    {
+        lock (_gate)
+        {
+            int left = _callsInFlight.GetValueOrDefault(clientId) - 1;
+            if (left <= 0)
+            {
+                _callsInFlight.Remove(clientId);
+            }
+            else
+            {
+                _callsInFlight[clientId] = left;
+            }
+
+            if (_lastSeen.ContainsKey(clientId))
+            {
+                _lastSeen[clientId] = TimeProvider.GetUtcNow();
+            }
+        }
+    }
+
+    private sealed class CallInFlight(CoordinatorRuntime runtime, string clientId) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                runtime.EndCall(clientId);
+            }
+        }
+    }
+
     public GlobalModel? FindVersion(string version)
     {
         lock (_gate)
@@ -145,6 +262,12 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             return _versions.GetValueOrDefault(version);
         }
     }
+
+    /// <summary>Waits up to <see cref="CoordinatorOptions.UploadSlotTimeout"/> for one of the <see cref="CoordinatorOptions.MaxConcurrentUploads"/> slots; false when none freed up.</summary>
+    public Task<bool> WaitForUploadSlotAsync(CancellationToken cancellationToken) =>
+        _uploadSlots.WaitAsync(Options.UploadSlotTimeout, cancellationToken);
+
+    public void ReleaseUploadSlot() => _uploadSlots.Release();
 
     /// <summary>Checks, without changing anything, whether an update for (client, round) would be accepted now; returns the refusal otherwise.</summary>
     public Refusal? PreCheck(string clientId, int round, string modelVersion)
@@ -161,7 +284,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
 
             // Not acceptable now: AcceptUpdate cannot accept (same conditions, under our lock), so it only tells why.
             var outcome = Machine.AcceptUpdate(clientId, round);
-            return ToRefusal(outcome, clientId, round) ?? new Refusal(RefusalReason.TooLate, "The round changed.");
+            return ToRefusal(outcome, clientId, round, "update") ?? new Refusal(RefusalReason.TooLate, "The round changed.");
         }
     }
 
@@ -179,55 +302,89 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             }
         }
 
+        if (Machine.GetSampleCount(submission.ClientId) is long registered && submission.SampleCount > registered)
+        {
+            // The averaging weight may not exceed what the client registered (a client cannot inflate its say).
+            return (new Refusal(RefusalReason.BadSampleCount, string.Create(CultureInfo.InvariantCulture,
+                $"The update from '{submission.ClientId}' claims {submission.SampleCount} samples, more than the {registered} it registered with.")), string.Empty);
+        }
+
         var result = validator.Validate(submission);
         if (!result.IsAccepted)
         {
             return (result.Refusal, string.Empty);
         }
 
-        bool aggregate = false;
+        bool closed;
         using (var update = result.Update)
         {
-            lock (_gate)
+            lock (_foldGate)
             {
-                if (!string.Equals(modelVersion, Current.Version, StringComparison.Ordinal))
+                RoundAggregator aggregator;
+                lock (_gate)
                 {
-                    return (new Refusal(RefusalReason.TooLate, $"Model version '{modelVersion}' is no longer current ('{Current.Version}')."), string.Empty);
+                    if (!string.Equals(modelVersion, Current.Version, StringComparison.Ordinal))
+                    {
+                        return (new Refusal(RefusalReason.TooLate, $"Model version '{modelVersion}' is no longer current ('{Current.Version}')."), string.Empty);
+                    }
+
+                    // The round cannot close between AcceptUpdate and the fold below: closing takes _foldGate. The fold
+                    // cannot refuse (the layout was validated), and the update only counts once the state machine agreed.
+                    var outcome = Machine.AcceptUpdate(submission.ClientId, submission.Round);
+                    if (ToRefusal(outcome, submission.ClientId, submission.Round, "update") is { } refusal)
+                    {
+                        return (refusal, string.Empty);
+                    }
+
+                    aggregator = _aggregator ??= new RoundAggregator(submission.Round, _globalState, PermutationSpecs.For(_global), _global.RepairPoints, Strategy, new RoundAggregatorOptions { ShadowFedAvg = _evaluation is not null });
                 }
 
-                // Fold first into the aggregator (which rejects nothing here: the layout was validated), but only once the
-                // state machine agrees; AcceptUpdate and Fold happen under one lock so the round cannot close in between.
-                var outcome = Machine.AcceptUpdate(submission.ClientId, submission.Round);
-                if (ToRefusal(outcome, submission.ClientId, submission.Round) is { } refusal)
+                aggregator.Fold(update);
+                lock (_gate)
                 {
-                    return (refusal, string.Empty);
+                    _updatesInRound++;
+                    closed = Machine.Snapshot.Phase == RoundPhase.Aggregating;
                 }
-
-                _aggregator ??= new RoundAggregator(submission.Round, _globalState, PermutationSpecs.For(_global), _global.RepairPoints, Strategy);
-                _aggregator.Fold(update);
-                _updatesInRound++;
-                aggregate = Machine.Snapshot.Phase == RoundPhase.Aggregating;
             }
         }
 
-        string id = string.Create(CultureInfo.InvariantCulture, $"{submission.Round}-{submission.ClientId}");
-        if (aggregate)
+        if (closed)
         {
-            AggregateIfClosed();
+            ScheduleRoundClose();
         }
 
-        return (null, id);
+        return (null, string.Create(CultureInfo.InvariantCulture, $"{submission.Round}-{submission.ClientId}"));
     }
 
-    /// <summary>Drives the state machine's time-based transitions and aggregates a round that closed.</summary>
+    /// <summary>Drives the state machine's time-based transitions, drops silent clients and closes a round that closed.</summary>
     public void Tick()
     {
+        var now = TimeProvider.GetUtcNow();
+        var limit = Options.HeartbeatInterval * Options.MissedHeartbeats;
+        List<string> silent;
         lock (_gate)
         {
+            silent = [.. _lastSeen.Where(p => now - p.Value > limit && !_callsInFlight.ContainsKey(p.Key)).Select(p => p.Key)];
+            foreach (string clientId in silent)
+            {
+                _lastSeen.Remove(clientId);
+                _sessions.Remove(clientId);
+            }
+        }
+
+        // Under _foldGate: an abandoned attempt discards the aggregator, which no fold may be using.
+        lock (_foldGate)
+        {
+            foreach (string clientId in silent)
+            {
+                Machine.DropClient(clientId, string.Create(CultureInfo.InvariantCulture, $"no call for {limit.TotalSeconds:0.#} s ({Options.MissedHeartbeats} heartbeat intervals)"));
+                Metrics.ClientDropped();
+            }
+
             Machine.OnTick();
         }
 
-        AggregateIfClosed();
+        ScheduleRoundClose();
     }
 
     public void Dispose()
@@ -239,69 +396,48 @@ internal sealed partial class CoordinatorRuntime : IDisposable
 
         _disposed = true;
         Machine.EventOccurred -= OnRoundEvent;
-        _aggregator?.Dispose();
-        StateDicts.DisposeAll([_globalState]);
-        _global.Dispose();
-    }
-
-    private void AggregateIfClosed()
-    {
         lock (_gate)
         {
-            var snapshot = Machine.Snapshot;
-            if (snapshot.Phase != RoundPhase.Aggregating)
-            {
-                return;
-            }
-
-            int round = snapshot.Round;
-            var aggregator = _aggregator;
-            _aggregator = null;
-            if (aggregator is null || aggregator.Count == 0)
-            {
-                aggregator?.Dispose();
-                LogNothingToAggregate(round);
-                Machine.CompleteAggregation(round);
-                Machine.StartRoundIfReady();
-                return;
-            }
-
-            using (aggregator)
-            {
-                using var aggregate = aggregator.Finish();
-                var next = BuildModel(_global.Spec, aggregate.State);
-                var previousModel = _global;
-                var previousState = _globalState;
-                _global = next;
-                _globalState = SnapshotState(next);
-                _validator = new UpdateValidator(_globalState, _global.RepairPoints, new UpdateLimits { MaxModelBytes = Options.MaxModelBytes });
-                StateDicts.DisposeAll([previousState]);
-                previousModel.Dispose();
-                Publish(round.ToString(CultureInfo.InvariantCulture));
-                LogRoundAggregated(round, aggregate.Clients.Count, Current.Version);
-            }
-
-            _updatesInRound = 0;
-            Machine.CompleteAggregation(round);
-            Machine.StartRoundIfReady();
+            _aggregator?.Dispose();
+            _pending?.Dispose();
+            StateDicts.DisposeAll([_globalState]);
+            _global.Dispose();
         }
+
+        _calibration?.Dispose();
+        _evaluation?.Dispose();
+        _uploadSlots.Dispose();
     }
 
-    private void Publish(string version)
+    private UpdateValidator NewValidator() =>
+        new(_globalState, _global.RepairPoints, new UpdateLimits { MaxModelBytes = Options.MaxModelBytes });
+
+    /// <summary>Caches a version's bytes for DownloadModel (the newest three: the current, the previous for late downloaders, a statistics version).</summary>
+    private void Publish(string version, byte[] bytes, bool makeCurrent)
     {
-        byte[] bytes = SafeTensors.ToBytes(ModelFile.ToSafeTensors(_global));
-        Current = new GlobalModel(version, bytes, Contracts.Sha256Hex.Compute(bytes));
-        // Keep the current and the previous version (a client may still be downloading it).
-        foreach (string old in _versions.Keys.Where(k => k != version && !string.Equals(k, PreviousVersion(version), StringComparison.Ordinal)).ToList())
+        var model = new GlobalModel(version, bytes, Contracts.Sha256Hex.Compute(bytes));
+        lock (_gate)
         {
-            _versions.Remove(old);
+            if (_versions.TryAdd(version, model))
+            {
+                _versionOrder.Enqueue(version);
+            }
+            else
+            {
+                _versions[version] = model;
+            }
+
+            while (_versionOrder.Count > 3)
+            {
+                _versions.Remove(_versionOrder.Dequeue());
+            }
+
+            if (makeCurrent)
+            {
+                Current = model;
+            }
         }
-
-        _versions[version] = Current;
     }
-
-    private static string PreviousVersion(string version) =>
-        (int.Parse(version, CultureInfo.InvariantCulture) - 1).ToString(CultureInfo.InvariantCulture);
 
     private void OnRoundEvent(object? sender, RoundEvent e)
     {
@@ -324,9 +460,9 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         previous.TrySetResult();
     }
 
-    private static Refusal? ToRefusal(UpdateAcceptance outcome, string clientId, int round)
+    private static Refusal? ToRefusal(UpdateAcceptance outcome, string clientId, int round, string what)
     {
-        string who = string.Create(CultureInfo.InvariantCulture, $"update from '{clientId}' for round {round}");
+        string who = string.Create(CultureInfo.InvariantCulture, $"{what} from '{clientId}' for round {round}");
         return outcome switch
         {
             UpdateAcceptance.Accepted => null,
@@ -350,10 +486,78 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         return ModelRegistry.Create(spec, seed: options.Seed);
     }
 
-    private static ClassifierModel BuildModel(ModelSpec spec, IReadOnlyDictionary<string, Tensor> state)
+    /// <summary>Loads the checkpointed model after checking that the run's settings still describe it.</summary>
+    private ClassifierModel Resume(CheckpointManifest manifest, byte[] bytes)
+    {
+        string folder = _checkpoints!.Directory;
+        if (!Equals(StrategySpec.Parse(manifest.Strategy), Strategy))
+        {
+            throw new InvalidOperationException($"Coordinator:Strategy is '{Strategy}', but the checkpoint in {folder} was written by a run with strategy '{manifest.Strategy}'; use the same settings to resume, or another Coordinator:CheckpointDirectory.");
+        }
+
+        var model = ModelFile.FromSafeTensors(SafeTensors.Parse(bytes, manifest.ModelFile), Path.Combine(folder, manifest.ModelFile));
+        using var configured = CreateInitialModel(Options);
+        if (!Equals(configured.Spec, model.Spec))
+        {
+            string found = model.Spec.Describe();
+            model.Dispose();
+            throw new InvalidOperationException($"Coordinator:Model describes {configured.Spec.Describe()}, but the checkpoint in {folder} holds {found}; use the same settings to resume, or another Coordinator:CheckpointDirectory.");
+        }
+
+        return model;
+    }
+
+    private CheckpointManifest Manifest(RoundCheckpoint rounds) => new(
+        CheckpointStore.FormatVersion,
+        RunId,
+        Strategy.ToString(),
+        _global.Spec.ToMetadata(),
+        CheckpointStore.ModelFileName(rounds.LastCompletedRound),
+        Current.Sha256,
+        rounds,
+        TimeProvider.GetUtcNow());
+
+    private static CalibrationData? LoadCalibration(CoordinatorDataOptions? data, ModelSpec spec, int seed)
+    {
+        if (data is null)
+        {
+            return null;
+        }
+
+        var dataset = LoadFitting(data, DataSplit.Train, spec, "Calibration");
+        return CalibrationData.Create(dataset, data.Examples, seed, CPU);
+    }
+
+    private static TensorData? LoadEvaluation(CoordinatorDataOptions? data, ModelSpec spec, int seed)
+    {
+        if (data is null)
+        {
+            return null;
+        }
+
+        var dataset = LoadFitting(data, DataSplit.Test, spec, "Evaluation");
+        int[] order = [.. Enumerable.Range(0, dataset.Count)];
+        new Random(seed).Shuffle(order);
+        int[] chosen = [.. order.Take(Math.Min(data.Examples, dataset.Count)).Order()];
+        return TensorData.From(dataset, chosen, CPU);
+    }
+
+    private static ImageDataset LoadFitting(CoordinatorDataOptions data, DataSplit split, ModelSpec spec, string setting)
+    {
+        var dataset = DatasetCatalog.Load(data.Dataset, split, data.Directory);
+        if (dataset.Channels != spec.InputChannels || dataset.Height != spec.InputHeight || dataset.Width != spec.InputWidth || dataset.ClassCount > spec.Classes)
+        {
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                $"Coordinator:{setting}:Dataset '{data.Dataset}' has {dataset.Channels}x{dataset.Height}x{dataset.Width} inputs and {dataset.ClassCount} classes; the model takes {spec.InputChannels}x{spec.InputHeight}x{spec.InputWidth} and {spec.Classes} classes."));
+        }
+
+        return dataset;
+    }
+
+    private static ClassifierModel BuildModel(ModelSpec spec, IReadOnlyDictionary<string, Tensor> state, string source)
     {
         var file = new SafeTensorsFile(state.Select(p => TensorConversion.ToEntry(p.Key, p.Value)), spec.ToMetadata());
-        return ModelFile.FromSafeTensors(file, "aggregate");
+        return ModelFile.FromSafeTensors(file, source);
     }
 
     private static Dictionary<string, Tensor> SnapshotState(ClassifierModel model)
@@ -365,9 +569,6 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Round {Round} (attempt {Attempt}): {Kind}, {Detail}")]
     private partial void LogRoundEvent(RoundEventKind kind, int round, int attempt, string detail);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Round {Round} aggregated from {Updates} updates; published model version {Version}")]
-    private partial void LogRoundAggregated(int round, int updates, string version);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Round {Round} closed without updates; the model is unchanged")]
-    private partial void LogNothingToAggregate(int round);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Resumed run {RunId} after round {Round} from the checkpoint in {Directory}")]
+    private partial void LogResumed(int round, string runId, string directory);
 }

@@ -3,6 +3,7 @@ using FedRebasin.Contracts;
 using FedRebasin.Contracts.V1;
 using FedRebasin.Federation.Rounds;
 using FedRebasin.Federation.Updates;
+using FedRebasin.Merging.Repair;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -62,6 +63,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         ArgumentNullException.ThrowIfNull(context);
         Authorize(context, request.ClientId);
         RequireSession(request.ClientId, request.SessionId);
+        using var inFlight = _runtime.TrackCall(request.ClientId);
         var until = _runtime.TimeProvider.GetUtcNow() + _runtime.Options.PollWindow;
         while (true)
         {
@@ -92,6 +94,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         ArgumentNullException.ThrowIfNull(context);
         Authorize(context, request.ClientId);
         RequireSession(request.ClientId, request.SessionId);
+        using var inFlight = _runtime.TrackCall(request.ClientId);
         var model = _runtime.FindVersion(request.ModelVersion)
             ?? throw Fail(StatusCode.NotFound, $"Model version '{request.ModelVersion}' is not held; the current version is '{_runtime.Current.Version}'.");
         if (request.Offset < 0 || request.Offset > model.Bytes.Length)
@@ -124,6 +127,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         var header = requestStream.Current.Header;
         Authorize(context, header.ClientId);
         RequireSession(header.ClientId, header.SessionId);
+        using var inFlight = _runtime.TrackCall(header.ClientId);
         if (header.Round is < 1 or > int.MaxValue)
         {
             throw Fail(StatusCode.InvalidArgument, string.Create(CultureInfo.InvariantCulture, $"round {header.Round} is out of range."));
@@ -142,9 +146,42 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
 
         if (_runtime.PreCheck(header.ClientId, round, header.ModelVersion) is { } early)
         {
-            throw Refuse(early, header.ClientId);
+            throw Refuse(early, header.ClientId, round);
         }
 
+        // Only MaxConcurrentUploads payloads are read at a time; the others wait here with their bytes held back by
+        // HTTP/2 flow control, so the coordinator's memory does not grow with the number of uploading clients.
+        if (!await _runtime.WaitForUploadSlotAsync(token).ConfigureAwait(false))
+        {
+            throw Fail(StatusCode.ResourceExhausted, string.Create(CultureInfo.InvariantCulture,
+                $"Too many concurrent uploads: all {_runtime.Options.MaxConcurrentUploads} slots (MaxConcurrentUploads) stayed busy for {_runtime.Options.UploadSlotTimeout}; retry later."));
+        }
+
+        string updateId;
+        // A slot is not held forever by a client that stalls mid-stream.
+        using var uploadLimit = CancellationTokenSource.CreateLinkedTokenSource(token);
+        uploadLimit.CancelAfter(_runtime.Options.UploadTimeout);
+        try
+        {
+            updateId = await ReceiveAndFoldAsync(requestStream, header, round, uploadLimit.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (uploadLimit.IsCancellationRequested && !token.IsCancellationRequested)
+        {
+            throw Fail(StatusCode.DeadlineExceeded, string.Create(CultureInfo.InvariantCulture,
+                $"The upload took longer than UploadTimeout ({_runtime.Options.UploadTimeout}); nothing was kept."));
+        }
+        finally
+        {
+            _runtime.ReleaseUploadSlot();
+        }
+
+        LogUpdateAccepted(header.ClientId, round, header.TotalBytes);
+        return new SubmitReply { Accepted = true, UpdateId = updateId, Message = "accepted" };
+    }
+
+    /// <summary>Reads the payload after the header, checks size and digest, then validates and folds it; returns the update id.</summary>
+    private async Task<string> ReceiveAndFoldAsync(IAsyncStreamReader<UpdateMessage> requestStream, UpdateHeader header, int round, CancellationToken token)
+    {
         byte[] buffer = new byte[header.TotalBytes];
         using (var destination = new MemoryStream(buffer, writable: true))
         {
@@ -182,11 +219,11 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         var (refusal, updateId) = _runtime.ValidateAndFold(submission, header.ModelVersion);
         if (refusal is not null)
         {
-            throw Refuse(refusal, header.ClientId);
+            throw Refuse(refusal, header.ClientId, round);
         }
 
-        LogUpdateAccepted(header.ClientId, round, header.TotalBytes);
-        return new SubmitReply { Accepted = true, UpdateId = updateId, Message = "accepted" };
+        _runtime.Metrics.Accepted();
+        return updateId;
     }
 
     public override Task<SubmitReply> SubmitStatistics(StatisticsReply request, ServerCallContext context)
@@ -194,7 +231,21 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         Authorize(context, request.ClientId);
-        throw Fail(StatusCode.FailedPrecondition, "This coordinator does not hand out statistics tasks (federated repair is not implemented yet).");
+        RequireSession(request.ClientId, request.SessionId);
+        if (request.Round is < 1 or > int.MaxValue)
+        {
+            throw Fail(StatusCode.InvalidArgument, string.Create(CultureInfo.InvariantCulture, $"round {request.Round} is out of range."));
+        }
+
+        int round = (int)request.Round;
+        var moments = request.Moments.Select(m => (m.Point, ToMoments(m))).ToArray();
+        if (_runtime.AcceptStatistics(request.ClientId, round, request.ModelVersion, moments) is { } refusal)
+        {
+            throw Refuse(refusal, request.ClientId, round);
+        }
+
+        LogStatisticsAccepted(request.ClientId, round);
+        return Task.FromResult(new SubmitReply { Accepted = true, UpdateId = string.Create(CultureInfo.InvariantCulture, $"{round}-{request.ClientId}-statistics"), Message = "accepted" });
     }
 
     public override Task<HeartbeatReply> Heartbeat(HeartbeatRequest request, ServerCallContext context)
@@ -204,8 +255,11 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         Authorize(context, request.ClientId);
         RequireSession(request.ClientId, request.SessionId);
         var snapshot = _runtime.Machine.Snapshot;
+        // False tells a client working on a round that the work is no longer wanted (the round or its statistics closed).
         bool keepGoing = request.Round == 0
-            || (snapshot.Phase == RoundPhase.Training && snapshot.Round == request.Round && snapshot.Participants.Contains(request.ClientId));
+            || (snapshot.Round == request.Round
+                && ((snapshot.Phase == RoundPhase.Training && snapshot.Participants.Contains(request.ClientId))
+                    || (snapshot.Phase == RoundPhase.Statistics && snapshot.StatisticsClients.Contains(request.ClientId))));
         return Task.FromResult(new HeartbeatReply
         {
             Continue = keepGoing,
@@ -222,17 +276,18 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         {
             RunId = _runtime.RunId,
             Round = snapshot.Round,
-            State = snapshot.Phase switch
+            State = _runtime.Failure is not null ? RunState.Failed : snapshot.Phase switch
             {
                 RoundPhase.WaitingForClients => RunState.WaitingForClients,
                 RoundPhase.Training => RunState.Training,
                 RoundPhase.Aggregating => RunState.Aggregating,
+                RoundPhase.Statistics => RunState.Statistics,
                 _ => RunState.Done,
             },
             ClientsRegistered = _runtime.SessionCount,
             ClientsParticipating = snapshot.Participants.Count,
             UpdatesReceived = _runtime.UpdatesInRound,
-            LastAccuracy = double.NaN,
+            LastAccuracy = _runtime.LastEvaluation?.Accuracy ?? double.NaN,
             Strategy = _runtime.Strategy.ToString(),
         });
     }
@@ -256,7 +311,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
                         ModelSha256 = model.Sha256,
                         ModelBytes = model.Bytes.Length,
                         Deadline = task.Deadline is { } deadline ? Timestamp.FromDateTimeOffset(deadline) : null,
-                        CollectMoments = false,
+                        CollectMoments = RepairModes.IsCorrection(_runtime.Strategy.Repair),
                         HyperParameters = new HyperParameters
                         {
                             LocalEpochs = training.LocalEpochs,
@@ -269,6 +324,23 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
                         },
                     },
                 };
+            case ClientTaskKind.Statistics when _runtime.PendingStatistics is { } request:
+                var statistics = new StatisticsTask
+                {
+                    Round = task.Round,
+                    ModelVersion = request.Version.Version,
+                    ModelSha256 = request.Version.Sha256,
+                    RepairMode = RepairModes.ToName(request.Mode),
+                };
+                for (int i = 0; i < request.Points.Count; i++)
+                {
+                    var target = new RepairTarget { Point = request.Points[i].Name };
+                    target.Means.AddRange(request.Targets.Means[i]);
+                    target.Stds.AddRange(request.Targets.Stds[i]);
+                    statistics.Targets.Add(target);
+                }
+
+                return new TaskReply { Statistics = statistics };
             default:
                 return null;
         }
@@ -276,35 +348,9 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
 
     private void Authorize(ServerCallContext context, string? clientId)
     {
-        var tokens = _runtime.Options.Tokens;
-        if (tokens.Count == 0)
-        {
-            return;
-        }
-
-        string? header = context.RequestHeaders.GetValue("authorization");
-        const string Prefix = "Bearer ";
-        if (header is null || !header.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
-        {
-            throw Fail(StatusCode.Unauthenticated, "Missing 'authorization: Bearer <token>' metadata.");
-        }
-
-        string presented = header[Prefix.Length..].Trim();
-        string? owner = tokens.FirstOrDefault(p => FixedTimeEquals(p.Value, presented)).Key;
-        if (owner is null)
-        {
-            throw Fail(StatusCode.Unauthenticated, "The bearer token is not valid.");
-        }
-
-        if (clientId is not null && !string.Equals(owner, clientId, StringComparison.Ordinal))
-        {
-            throw Fail(StatusCode.PermissionDenied, $"The bearer token is not valid for client '{clientId}'.");
-        }
+        // Tokens and client certificates (mutual TLS), see CallAuthorizer and docs/SECURITY.md.
+        CallAuthorizer.Authorize(_runtime.Options, context, clientId, _logger);
     }
-
-    private static bool FixedTimeEquals(string a, string b) =>
-        System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-            System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b));
 
     private void RequireSession(string clientId, string sessionId)
     {
@@ -314,10 +360,11 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         }
     }
 
-    private RpcException Refuse(Refusal refusal, string clientId)
+    private RpcException Refuse(Refusal refusal, string clientId, int round)
     {
         var code = (StatusCode)(int)refusal.StatusCode;
-        LogUploadRefused(clientId, 0, code, refusal.Message);
+        _runtime.Metrics.Refused(refusal.Reason);
+        LogUploadRefused(clientId, round, code, refusal.Message);
         return Fail(code, refusal.Message);
     }
 
@@ -337,6 +384,9 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Client {ClientId} registered with {SampleCount} samples")]
     private partial void LogRegistered(string clientId, long sampleCount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Statistics from {ClientId} for round {Round} accepted")]
+    private partial void LogStatisticsAccepted(string clientId, int round);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Update from {ClientId} for round {Round} accepted ({Bytes} bytes)")]
     private partial void LogUpdateAccepted(string clientId, int round, long bytes);

@@ -49,19 +49,54 @@ public sealed class CoordinatorStartupTests
     }
 }
 
-public class CoordinatorStrategyOptionsTests
+public sealed class CoordinatorStrategyOptionsTests
 {
     [Theory]
     [InlineData("wm+repair")]
     [InlineData("fedavg+rescale")]
-    public void Validate_RepairStrategy_RefusedWithTheSettingName(string strategy)
+    [InlineData("wm+reshift")]
+    public void Validate_CorrectionRepairWithoutCalibration_Accepted(string strategy)
     {
-        var options = new CoordinatorOptions { Strategy = strategy };
+        // Clients answer statistics tasks, so no coordinator data is needed.
+        var result = new CoordinatorOptionsValidator().Validate(null, new CoordinatorOptions { Strategy = strategy });
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Validate_BnResetWithoutCalibration_RefusedNamingBothSettings()
+    {
+        var result = new CoordinatorOptionsValidator().Validate(null, new CoordinatorOptions { Strategy = "wm+bn-reset" });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Coordinator:Strategy", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:Calibration", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_BadLimitsAndData_NameEachSetting()
+    {
+        var options = new CoordinatorOptions
+        {
+            MaxConcurrentUploads = 0,
+            MaxRequestsPerSecond = -1,
+            RequestBurst = 0,
+            MissedHeartbeats = 0,
+            StatisticsDeadline = TimeSpan.Zero,
+            KeepModelCheckpoints = 0,
+            Evaluation = new CoordinatorDataOptions { Dataset = "imagenet", Examples = 0, Directory = "/no/such/folder" },
+        };
 
         var result = new CoordinatorOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        Assert.Contains("Coordinator:Strategy", result.FailureMessage, StringComparison.Ordinal);
-        Assert.Contains("federated repair", result.FailureMessage, StringComparison.Ordinal);
+        foreach (string setting in new[]
+        {
+            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints",
+            "Evaluation:Dataset", "Evaluation:Examples", "Evaluation:Directory",
+        })
+        {
+            Assert.Contains("Coordinator:" + setting, result.FailureMessage, StringComparison.Ordinal);
+        }
     }
 }

@@ -26,6 +26,12 @@ internal sealed class CoordinatorTestHost : IAsyncDisposable
 
     public Contracts.V1.Federation.FederationClient Client { get; }
 
+    /// <summary>The coordinator's address.</summary>
+    public Uri Address => _coordinator.Address;
+
+    /// <summary>The coordinator's services.</summary>
+    public IServiceProvider Services => _coordinator.Services;
+
     public static async Task<CoordinatorTestHost> StartAsync(IDictionary<string, string?>? overrides = null)
     {
         var settings = new Dictionary<string, string?> { ["Coordinator:ChunkBytes"] = "1024" };

@@ -1,0 +1,412 @@
+using System.Globalization;
+using FedRebasin.Coordinator.Checkpoints;
+using FedRebasin.Federation.Rounds;
+using FedRebasin.Federation.Updates;
+using FedRebasin.Merging.Averaging;
+using FedRebasin.Merging.Repair;
+using FedRebasin.Models;
+using FedRebasin.Models.Permutations;
+using FedRebasin.Tensors;
+using FedRebasin.Training;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace FedRebasin.Coordinator;
+
+/// <summary>A merged model waiting for the clients' statistics (federated repair) before it is repaired and published.</summary>
+internal sealed class PendingRepair : IDisposable
+{
+    public PendingRepair(int round, ClassifierModel candidate, RepairTargets targets, IReadOnlyList<ClientAlignmentRecord> clients, RoundEvaluation? shadow, GlobalModel version)
+    {
+        Round = round;
+        Candidate = candidate;
+        Targets = targets;
+        Clients = clients;
+        Shadow = shadow;
+        Version = version;
+        Pooled = [.. candidate.RepairPoints.Select(p => new ChannelMoments(p.Channels))];
+    }
+
+    public int Round { get; }
+
+    public ClassifierModel Candidate { get; }
+
+    public RepairTargets Targets { get; }
+
+    public IReadOnlyList<ClientAlignmentRecord> Clients { get; }
+
+    public RoundEvaluation? Shadow { get; }
+
+    /// <summary>The merged model as served to the clients measuring it.</summary>
+    public GlobalModel Version { get; }
+
+    /// <summary>Per repair point, the sum of the clients' answers.</summary>
+    public ChannelMoments[] Pooled { get; }
+
+    public int Answers { get; set; }
+
+    public void Dispose() => Candidate.Dispose();
+}
+
+/// <summary>What a client answering a statistics task needs.</summary>
+/// <param name="Version">The merged model to measure.</param>
+/// <param name="Mode">The repair mode.</param>
+/// <param name="Points">The model's repair points.</param>
+/// <param name="Targets">Target statistics per point.</param>
+internal sealed record StatisticsRequest(GlobalModel Version, RepairMode Mode, IReadOnlyList<RepairPoint> Points, RepairTargets Targets);
+
+/// <summary>Closing a round: combine, repair (on calibration data or through a statistics task), evaluate, checkpoint, publish.</summary>
+internal sealed partial class CoordinatorRuntime
+{
+    private PendingRepair? _pending;
+    private (ClassifierModel Model, Dictionary<string, Tensor> State)? _retired;
+    private bool _closing;
+
+    /// <summary>Why the run stopped, when closing a round failed; null while it runs.</summary>
+    public Exception? Failure { get; private set; }
+
+    /// <summary>The open statistics task, or null.</summary>
+    public StatisticsRequest? PendingStatistics
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pending is { } pending ? new StatisticsRequest(pending.Version, Strategy.Repair, pending.Candidate.RepairPoints, pending.Targets) : null;
+            }
+        }
+    }
+
+    /// <summary>Validates and records a client's answer to the statistics task of <paramref name="round"/>.</summary>
+    public Refusal? AcceptStatistics(string clientId, int round, string modelVersion, IReadOnlyList<(string Point, ChannelMoments Moments)> moments)
+    {
+        ArgumentNullException.ThrowIfNull(moments);
+        bool closed;
+        lock (_gate)
+        {
+            if (_pending is not { } pending || pending.Round != round)
+            {
+                return ToRefusal(Machine.AcceptStatistics(clientId, round), clientId, round, "statistics") ?? new Refusal(RefusalReason.TooLate, "The statistics task changed.");
+            }
+
+            if (!string.Equals(modelVersion, pending.Version.Version, StringComparison.Ordinal))
+            {
+                return new Refusal(RefusalReason.WrongRound, $"The statistics were measured on model version '{modelVersion}'; the task asked for '{pending.Version.Version}'.");
+            }
+
+            if (CheckStatistics(pending.Candidate.RepairPoints, moments) is { } bad)
+            {
+                return new Refusal(RefusalReason.BadMoments, bad);
+            }
+
+            if (ToRefusal(Machine.AcceptStatistics(clientId, round), clientId, round, "statistics") is { } refusal)
+            {
+                return refusal;
+            }
+
+            for (int i = 0; i < moments.Count; i++)
+            {
+                pending.Pooled[i].Merge(moments[i].Moments);
+            }
+
+            pending.Answers++;
+            closed = Machine.Snapshot.Phase == RoundPhase.Aggregating;
+        }
+
+        if (closed)
+        {
+            ScheduleRoundClose();
+        }
+
+        return null;
+    }
+
+    private static string? CheckStatistics(IReadOnlyList<RepairPoint> points, IReadOnlyList<(string Point, ChannelMoments Moments)> moments)
+    {
+        if (moments.Count != points.Count)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"Statistics for {moments.Count} repair points; the model has {points.Count}.");
+        }
+
+        for (int i = 0; i < points.Count; i++)
+        {
+            var (name, m) = moments[i];
+            if (!string.Equals(name, points[i].Name, StringComparison.Ordinal))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"Statistics entry {i} is for '{name}'; the model's repair point {i} is '{points[i].Name}'.");
+            }
+
+            if (m.Channels != points[i].Channels)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"Repair point '{name}' has {points[i].Channels} channels, not {m.Channels}.");
+            }
+
+            if (!double.IsFinite(m.Count) || m.Sum.Any(v => !double.IsFinite(v)) || m.SumSquares.Any(v => !double.IsFinite(v) || v < 0))
+            {
+                return $"Repair point '{name}': the sums must be finite and the sums of squares non-negative.";
+            }
+
+            if (points[i].Foldable && m.Count <= 0)
+            {
+                return $"Repair point '{name}': the count must be positive.";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts closing the round on a background task when the machine is aggregating and no close is running.</summary>
+    private void ScheduleRoundClose()
+    {
+        lock (_gate)
+        {
+            if (_closing || _disposed || Failure is not null || Machine.Snapshot.Phase != RoundPhase.Aggregating)
+            {
+                return;
+            }
+
+            _closing = true;
+        }
+
+        _ = Task.Run(() =>
+        {
+            bool succeeded = false;
+            try
+            {
+                CloseRound();
+                succeeded = true;
+            }
+#pragma warning disable CA1031 // A failed close stops the run with the error logged and reported by GetStatus.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                LogRoundCloseFailed(e);
+                Failure = e;
+                SignalChange();
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _closing = false;
+                }
+            }
+
+            if (succeeded)
+            {
+                // A statistics phase may have closed while this close ran.
+                ScheduleRoundClose();
+            }
+        });
+    }
+
+    private void CloseRound()
+    {
+        RoundAggregator? aggregator;
+        PendingRepair? pending = null;
+        int round;
+        lock (_foldGate)
+        {
+            lock (_gate)
+            {
+                var snapshot = Machine.Snapshot;
+                if (snapshot.Phase != RoundPhase.Aggregating)
+                {
+                    return;
+                }
+
+                round = snapshot.Round;
+                aggregator = _aggregator;
+                _aggregator = null;
+                if (_pending is { } waiting && waiting.Round == round)
+                {
+                    pending = waiting;
+                    _pending = null;
+                }
+            }
+        }
+
+        if (pending is not null)
+        {
+            aggregator?.Dispose();
+            FinishStatisticsRepair(pending);
+            return;
+        }
+
+        if (aggregator is null || aggregator.Count == 0)
+        {
+            aggregator?.Dispose();
+            LogNothingToAggregate(round);
+            var unchanged = ModelFile.FromSafeTensors(SafeTensors.Parse(Current.Bytes, Current.Version), "current model");
+            Finish(round, unchanged, [], repair: null, shadow: null);
+            return;
+        }
+
+        ClassifierModel candidate;
+        RepairTargets? targets;
+        IReadOnlyList<ClientAlignmentRecord> clients;
+        RoundEvaluation? shadow = null;
+        using (aggregator)
+        {
+            using var aggregate = aggregator.Finish();
+            candidate = BuildModel(_global.Spec, aggregate.State, string.Create(CultureInfo.InvariantCulture, $"round {round} merge"));
+            targets = aggregate.RepairTargets;
+            clients = aggregate.Clients;
+            if (_evaluation is not null && aggregate.ShadowFedAvg is { } shadowState)
+            {
+                using var fedAvg = BuildModel(_global.Spec, shadowState, "shadow FedAvg");
+                var result = Evaluator.Evaluate(fedAvg, _evaluation);
+                shadow = new RoundEvaluation(double.NaN, double.NaN, result.Accuracy, result.Loss, result.Count);
+            }
+        }
+
+        var mode = Strategy.Repair;
+        if (mode == RepairMode.None)
+        {
+            Finish(round, candidate, clients, repair: null, shadow);
+        }
+        else if (RepairModes.IsCorrection(mode) && targets is null)
+        {
+            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(mode), "skipped", 0, 0, "no client sent moments, so there are no targets"), shadow);
+        }
+        else if (_calibration is { } calibration)
+        {
+            var report = Repairer.Apply(candidate, targets, mode, calibration.Batches);
+            int corrected = mode == RepairMode.BnReset ? report.BatchNormLayersReset : report.Points.Count(p => p.Corrected);
+            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(mode), "calibration", corrected, 0, string.Create(CultureInfo.InvariantCulture, $"{calibration.Count} examples, {report.CalibrationPasses} passes")), shadow);
+        }
+        else
+        {
+            AskForStatistics(round, candidate, targets!, clients, shadow);
+        }
+    }
+
+    /// <summary>Serves the merged model as "R-merged" and asks the round's responders to measure it (statistics task).</summary>
+    private void AskForStatistics(int round, ClassifierModel candidate, RepairTargets targets, IReadOnlyList<ClientAlignmentRecord> clients, RoundEvaluation? shadow)
+    {
+        string version = string.Create(CultureInfo.InvariantCulture, $"{round}-merged");
+        Publish(version, SafeTensors.ToBytes(ModelFile.ToSafeTensors(candidate)), makeCurrent: false);
+        var pending = new PendingRepair(round, candidate, targets, clients, shadow, FindVersion(version)!);
+        lock (_gate)
+        {
+            _pending = pending;
+        }
+
+        try
+        {
+            Machine.BeginStatistics(round, Machine.Snapshot.Responded, Options.StatisticsDeadline);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Every responder left since: repair cannot be measured; publish the merge as it is.
+            lock (_gate)
+            {
+                _pending = null;
+            }
+
+            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(Strategy.Repair), "skipped", 0, 0, e.Message), shadow);
+        }
+    }
+
+    private void FinishStatisticsRepair(PendingRepair pending)
+    {
+        var mode = RepairModes.ToName(Strategy.Repair);
+        RoundRepair repair;
+        if (pending.Answers == 0)
+        {
+            repair = new RoundRepair(mode, "skipped", 0, 0, "no client answered the statistics task before its deadline");
+        }
+        else
+        {
+            int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, Strategy.Repair);
+            repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data");
+        }
+
+        // The candidate now belongs to Finish.
+        Finish(pending.Round, pending.Candidate, pending.Clients, repair, pending.Shadow);
+    }
+
+    /// <summary>Evaluates, checkpoints and publishes <paramref name="next"/> as the global model after <paramref name="round"/>, then completes the round.</summary>
+    private void Finish(int round, ClassifierModel next, IReadOnlyList<ClientAlignmentRecord> clients, RoundRepair? repair, RoundEvaluation? shadow)
+    {
+        if (repair is { Source: "skipped" })
+        {
+            LogRepairSkipped(round, repair.Note);
+        }
+
+        RoundEvaluation? evaluation = null;
+        if (_evaluation is not null)
+        {
+            var result = Evaluator.Evaluate(next, _evaluation);
+            evaluation = new RoundEvaluation(result.Accuracy, result.Loss, shadow?.ShadowFedAvgAccuracy ?? double.NaN, shadow?.ShadowFedAvgLoss ?? double.NaN, result.Count);
+            LogEvaluated(round, result.Accuracy, evaluation.ShadowFedAvgAccuracy);
+        }
+
+        byte[] bytes = SafeTensors.ToBytes(ModelFile.ToSafeTensors(next));
+        var state = SnapshotState(next);
+        var snapshot = Machine.Snapshot;
+        var reference = Current;
+        var history = Machine.ToCheckpoint().History;
+        var completedAt = TimeProvider.GetUtcNow();
+        var rounds = new RoundCheckpoint(round, [.. history, new CompletedRound(round, snapshot.Participants, snapshot.Responded, snapshot.Dropped, completedAt)]);
+        (ClassifierModel Model, Dictionary<string, Tensor> State)? retired;
+        lock (_gate)
+        {
+            // The state replaced now may still be read by a validation that started before; it is freed one round later.
+            retired = _retired;
+            _retired = (_global, _globalState);
+            _global = next;
+            _globalState = state;
+            _validator = NewValidator();
+            Publish(round.ToString(CultureInfo.InvariantCulture), bytes, makeCurrent: true);
+            LastEvaluation = evaluation ?? LastEvaluation;
+            _updatesInRound = 0;
+        }
+
+        if (retired is { } old)
+        {
+            StateDicts.DisposeAll([old.State]);
+            old.Model.Dispose();
+        }
+
+        if (_checkpoints is not null)
+        {
+            var audit = new RoundAudit(
+                round, Strategy.ToString(), reference.Version, reference.Sha256, Current.Version, Current.Sha256,
+                clients.Sum(c => c.SampleCount), clients, repair, evaluation, completedAt);
+            _checkpoints.Save(Manifest(rounds), bytes, audit);
+        }
+
+        LogRoundPublished(round, clients.Count, Current.Version);
+        Metrics.RoundCompleted();
+        Machine.CompleteAggregation(round);
+        Machine.StartRoundIfReady();
+    }
+
+    private void SignalChange()
+    {
+        TaskCompletionSource previous;
+        lock (_gate)
+        {
+            previous = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        previous.TrySetResult();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Round {Round} merged from {Updates} updates; published model version {Version}")]
+    private partial void LogRoundPublished(int round, int updates, string version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Round {Round} closed without updates; the model is unchanged")]
+    private partial void LogNothingToAggregate(int round);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Round {Round}: repair skipped ({Reason}); the merged model is published as it is")]
+    private partial void LogRepairSkipped(int round, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Round {Round}: test accuracy {Accuracy:0.0000} (plain FedAvg of the same updates: {ShadowAccuracy:0.0000})")]
+    private partial void LogEvaluated(int round, double accuracy, double shadowAccuracy);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Closing a round failed; the run stops")]
+    private partial void LogRoundCloseFailed(Exception exception);
+}
