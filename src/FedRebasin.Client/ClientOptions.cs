@@ -16,6 +16,18 @@ public sealed partial class ClientOptions
     /// <summary>Bearer token sent as <c>authorization: Bearer</c>; optional. Never logged.</summary>
     public string? Token { get; set; }
 
+    /// <summary>
+    /// PEM bundle of the CA certificates trusted for the coordinator's TLS certificate (instead of the system's trust
+    /// store); needs an https <see cref="CoordinatorAddress"/>. Null: system trust.
+    /// </summary>
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>PEM client certificate for mutual TLS (any intermediates after it); needs <see cref="ClientKeyPath"/> and an https address.</summary>
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>PEM private key of <see cref="ClientCertificatePath"/> (may name the same file).</summary>
+    public string? ClientKeyPath { get; set; }
+
     /// <summary>Dataset name (see <see cref="DatasetCatalog.KnownNames"/>); ignored when <see cref="Dataset"/> is given.</summary>
     public string DatasetName { get; set; } = "synthetic";
 
@@ -49,6 +61,12 @@ public sealed partial class ClientOptions
     /// <summary>Retry and circuit-breaker settings.</summary>
     public RetrySettings Retry { get; set; } = new();
 
+    /// <summary>Local examples used for channel moments and statistics tasks (federated repair); all when the split is smaller.</summary>
+    public int StatisticsExamples { get; set; } = 5000;
+
+    /// <summary>How long the worker keeps trying to reach a coordinator that answered before and stopped (e.g. restarting) before it gives up.</summary>
+    public TimeSpan ReconnectTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming every invalid setting.</summary>
     public void Validate()
     {
@@ -72,6 +90,9 @@ public sealed partial class ClientOptions
         Check(!string.IsNullOrWhiteSpace(Device), nameof(Device), "is required");
         Check(CallTimeout > TimeSpan.Zero, nameof(CallTimeout), "must be positive");
         Check(PollTimeout > TimeSpan.Zero, nameof(PollTimeout), "must be positive");
+        Check(StatisticsExamples >= 1, nameof(StatisticsExamples), "must be at least 1");
+        Check(ReconnectTimeout >= TimeSpan.Zero, nameof(ReconnectTimeout), "must not be negative");
+        ClientChannel.Validate(this, errors);
         if (Retry is null)
         {
             errors.Add($"{nameof(Retry)} is required");

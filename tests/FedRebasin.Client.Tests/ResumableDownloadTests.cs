@@ -1,0 +1,50 @@
+using FedRebasin.Contracts;
+
+namespace FedRebasin.Client.Tests;
+
+public sealed class ResumableDownloadTests
+{
+    private static byte[] Payload(int length)
+    {
+        var bytes = new byte[length];
+        new Random(3).NextBytes(bytes);
+        return bytes;
+    }
+
+    [Fact]
+    public void Complete_StreamBrokenThenResumedAtOffset_ReturnsThePayload()
+    {
+        byte[] payload = Payload(10_000);
+        var chunker = new ModelChunker(1024);
+        var download = new ResumableDownload();
+
+        // First attempt: the stream breaks after four chunks.
+        foreach (var chunk in chunker.Split(payload).Take(4))
+        {
+            download.Add(chunk);
+        }
+
+        long resumeAt = download.Offset;
+        foreach (var chunk in chunker.Split(payload, resumeAt))
+        {
+            download.Add(chunk);
+        }
+
+        Assert.Equal(4096, resumeAt);
+        Assert.Equal(payload, download.Complete(Sha256Hex.Compute(payload)));
+    }
+
+    [Fact]
+    public void Complete_WrongDigest_ThrowsAndStartsOver()
+    {
+        byte[] payload = Payload(3000);
+        var download = new ResumableDownload();
+        foreach (var chunk in new ModelChunker(1024).Split(payload))
+        {
+            download.Add(chunk);
+        }
+
+        Assert.Throws<ModelTransferException>(() => download.Complete(new string('0', 64)));
+        Assert.Equal(0, download.Offset);
+    }
+}
