@@ -3,15 +3,15 @@ using System.Globalization;
 using FedRebasin.Coordinator;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FedRebasin.Cli.Commands;
 
-/// <summary><c>fedrebasin coordinator</c>: serves the federation over gRPC (plain HTTP/2) on one port.</summary>
+/// <summary><c>fedrebasin coordinator</c>: serves the federation over gRPC (HTTP/2, plain or TLS) on one port.</summary>
 internal static class CoordinatorCommand
 {
     /// <summary>Input shape and classes of the data sets the CLI knows, so the coordinator needs no data files.</summary>
@@ -27,7 +27,7 @@ internal static class CoordinatorCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var config = new Option<string?>("--config") { Description = "appsettings.json with a \"Coordinator\" section (environment variables FEDREBASIN_Coordinator__Rounds etc. and these options override it)." };
-        var port = new Option<int>("--port") { Description = "Port for gRPC (plain HTTP/2) on all interfaces.", DefaultValueFactory = _ => 50051 };
+        var port = new Option<int>("--port") { Description = "Port for gRPC (HTTP/2; TLS with --tls-cert) on all interfaces.", DefaultValueFactory = _ => 50051 };
         var rounds = new Option<int?>("--rounds") { Description = "Rounds to run; with --out the coordinator exits after the last one." };
         var strategy = new Option<string?>("--strategy") { Description = "Merge strategy: fedavg, wm, wm+repair, wm+rescale, fedavg+rescale, wm+median, ..." };
         var minClients = new Option<int?>("--min-clients") { Description = "Clients needed before a round starts." };
@@ -37,10 +37,17 @@ internal static class CoordinatorCommand
         var localEpochs = new Option<int?>("--local-epochs") { Description = "Local epochs per round." };
         var lr = new Option<double?>("--lr") { Description = "Clients' learning rate." };
         var seed = new Option<int?>("--seed") { Description = "Seed of the initial model, client sampling and alignment." };
-        var outDir = new Option<string?>("--out") { Description = "Folder for final.safetensors (written when the run is done)." };
+        var outDir = new Option<string?>("--out") { Description = "Folder for final.safetensors (written when the run is done) and, unless --checkpoints says otherwise, the checkpoints." };
+        var checkpoints = new Option<string?>("--checkpoints") { Description = "Checkpoint folder (model, round state, audit trail after every round); a restart with the same settings resumes from it." };
+        var evaluate = new Option<bool>("--evaluate") { Description = "Evaluate every published model (and plain FedAvg of the same updates) on --dataset's test split." };
+        var calibration = new Option<int?>("--calibration") { Description = "Examples of --dataset's training split the coordinator holds for repair (else clients answer statistics tasks)." };
+        var data = CommonOptions.Data();
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "Serve TLS with this certificate: PEM (with --tls-key) or .pfx/.p12 (password: FEDREBASIN_Coordinator__Tls__CertificatePassword). See docs/SECURITY.md." };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert." };
+        var clientCa = new Option<string?>("--client-ca") { Description = "Require mutual TLS: client certificates must chain to this PEM CA bundle and name the client_id (CN or DNS SAN)." };
         var command = new Command("coordinator", "Run the federation coordinator (gRPC).")
         {
-            config, port, rounds, strategy, minClients, model, hidden, dataset, localEpochs, lr, seed, outDir,
+            config, port, rounds, strategy, minClients, model, hidden, dataset, localEpochs, lr, seed, outDir, checkpoints, evaluate, calibration, data, tlsCert, tlsKey, clientCa,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -56,12 +63,34 @@ internal static class CoordinatorCommand
             }
 
             Set("Rounds", parse.GetValue(rounds)?.ToString(CultureInfo.InvariantCulture));
+            Set("CheckpointDirectory", parse.GetValue(checkpoints) ?? parse.GetValue(outDir));
+            if (parse.GetValue(evaluate) || parse.GetValue(calibration) is not null)
+            {
+                string datasetName = parse.GetValue(dataset) ?? throw new ArgumentException("--evaluate and --calibration read --dataset: give --dataset too.");
+                if (parse.GetValue(evaluate))
+                {
+                    Set("Evaluation:Dataset", datasetName);
+                    Set("Evaluation:Directory", parse.GetValue(data));
+                    Set("Evaluation:Examples", "10000");
+                }
+
+                if (parse.GetValue(calibration) is int examples)
+                {
+                    Set("Calibration:Dataset", datasetName);
+                    Set("Calibration:Directory", parse.GetValue(data));
+                    Set("Calibration:Examples", examples.ToString(CultureInfo.InvariantCulture));
+                }
+            }
+
             Set("Strategy", parse.GetValue(strategy));
             Set("MinClients", parse.GetValue(minClients)?.ToString(CultureInfo.InvariantCulture));
             Set("Seed", parse.GetValue(seed)?.ToString(CultureInfo.InvariantCulture));
             Set("Model:Architecture", parse.GetValue(model));
             Set("Training:LocalEpochs", parse.GetValue(localEpochs)?.ToString(CultureInfo.InvariantCulture));
             Set("Training:LearningRate", parse.GetValue(lr)?.ToString("R", CultureInfo.InvariantCulture));
+            Set("Tls:CertificatePath", parse.GetValue(tlsCert));
+            Set("Tls:KeyPath", parse.GetValue(tlsKey));
+            Set("Tls:ClientCertificateAuthorityPath", parse.GetValue(clientCa));
             if (parse.GetValue(hidden) is { } widths)
             {
                 var parsed = CommonOptions.ParseWidths(widths, "--hidden");
@@ -107,13 +136,15 @@ internal static class CoordinatorCommand
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
             int listenPort = parse.GetValue(port);
-            builder.WebHost.ConfigureKestrel(k => k.ListenAnyIP(listenPort, l => l.Protocols = HttpProtocols.Http2));
+            // The TLS settings come from the validated options, so a bad file is reported naming its setting.
+            builder.WebHost.ConfigureKestrel(k => CoordinatorEndpoint.ListenAnyIP(k, listenPort, k.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls));
             builder.Services.AddCoordinator(builder.Configuration);
             await using var app = builder.Build();
             app.MapCoordinator();
             await app.StartAsync(cancellationToken);
             var run = app.Services.GetRequiredService<CoordinatorRun>();
-            ui.Line($"Coordinator listening on port {listenPort} (gRPC over HTTP/2).");
+            var tls = app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls;
+            ui.Line($"Coordinator listening on port {listenPort} ({CoordinatorEndpoint.Describe(tls)}).");
             if (finalDirectory is null)
             {
                 await app.WaitForShutdownAsync(cancellationToken);
@@ -126,7 +157,9 @@ internal static class CoordinatorCommand
             string temporary = final + ".tmp";
             await File.WriteAllBytesAsync(temporary, run.ModelBytes.ToArray(), cancellationToken);
             File.Move(temporary, final, overwrite: true);
-            ui.Line($"Run done after round {run.Round}: {final}");
+            ui.Line(double.IsNaN(run.LastAccuracy)
+                ? $"Run done after round {run.Round}: {final}"
+                : string.Create(CultureInfo.InvariantCulture, $"Run done after round {run.Round}: {final} (test accuracy {run.LastAccuracy:P2})"));
             // Let clients that are still polling hear that the run is over before the server goes away.
             await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
             await app.StopAsync(CancellationToken.None);
