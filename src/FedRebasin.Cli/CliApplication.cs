@@ -56,6 +56,7 @@ public static class CliApplication
         InterpolateCommand.Create(output, error),
         CoordinatorCommand.Create(output, error),
         ClientCommand.Create(output, error),
+        SimulateCommand.Create(output, error),
     };
 
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or DatasetNotFoundException

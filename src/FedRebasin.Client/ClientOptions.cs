@@ -61,6 +61,12 @@ public sealed partial class ClientOptions
     /// <summary>Retry and circuit-breaker settings.</summary>
     public RetrySettings Retry { get; set; } = new();
 
+    /// <summary>
+    /// Shared by the workers of one process (the one-box simulation) to cap how many train or measure at once, so a
+    /// device's memory and cores are not oversubscribed; null: no cap.
+    /// </summary>
+    public SemaphoreSlim? ComputeSlots { get; set; }
+
     /// <summary>Local examples used for channel moments and statistics tasks (federated repair); all when the split is smaller.</summary>
     public int StatisticsExamples { get; set; } = 5000;
 

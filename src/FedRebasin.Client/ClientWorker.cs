@@ -280,7 +280,7 @@ public sealed partial class ClientWorker
         byte[] global = await DownloadAsync(client, task.ModelVersion, task.ModelSha256, cancellationToken).ConfigureAwait(false);
         var trainingOptions = ToTrainingOptions(task.HyperParameters);
         int momentExamples = task.CollectMoments ? Math.Min(_options.StatisticsExamples, data.Count) : 0;
-        var (payload, report, moments) = await Task.Run(() => Train(global, task.ModelVersion, data, device, trainingOptions, momentExamples, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var (payload, report, moments) = await ComputeAsync(() => Train(global, task.ModelVersion, data, device, trainingOptions, momentExamples, cancellationToken), cancellationToken).ConfigureAwait(false);
         var last = report.Epochs[^1];
         var header = new UpdateHeader
         {
@@ -317,7 +317,7 @@ public sealed partial class ClientWorker
             [.. task.Targets.Select(t => (IReadOnlyList<double>)[.. t.Means])],
             [.. task.Targets.Select(t => (IReadOnlyList<double>)[.. t.Stds])]);
         int examples = Math.Min(_options.StatisticsExamples, data.Count);
-        var moments = await Task.Run(() => MeasureStatistics(merged, task.ModelVersion, data, device, targets, mode, examples), cancellationToken).ConfigureAwait(false);
+        var moments = await ComputeAsync(() => MeasureStatistics(merged, task.ModelVersion, data, device, targets, mode, examples), cancellationToken).ConfigureAwait(false);
         var reply = new StatisticsReply { ClientId = _options.ClientId, SessionId = _sessionId, Round = task.Round, ModelVersion = task.ModelVersion };
         reply.Moments.AddRange(moments);
         try
@@ -332,6 +332,25 @@ public sealed partial class ClientWorker
         }
 
         LogStatisticsSent(_logger, _options.ClientId, task.Round, examples);
+    }
+
+    /// <summary>Runs tensor work on the thread pool, inside one of <see cref="ClientOptions.ComputeSlots"/> when set.</summary>
+    private async Task<T> ComputeAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        var slots = _options.ComputeSlots;
+        if (slots is not null)
+        {
+            await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            return await Task.Run(work, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            slots?.Release();
+        }
     }
 
     private static ProtoMoments[] MeasureStatistics(byte[] merged, string version, TensorData data, Device device, RepairTargets targets, RepairMode mode, int examples)

@@ -2,6 +2,33 @@ using FedRebasin.Federation.Rounds;
 
 namespace FedRebasin.Coordinator;
 
+/// <summary>What one completed round produced.</summary>
+/// <param name="Round">The round.</param>
+/// <param name="Clients">Updates merged.</param>
+/// <param name="TotalSamples">Sum of their sample counts.</param>
+/// <param name="Accuracy">Test accuracy of the published model (NaN without evaluation data).</param>
+/// <param name="Loss">Its test loss (NaN without evaluation data).</param>
+/// <param name="ShadowFedAvgAccuracy">Accuracy of plain FedAvg of the same updates (NaN without evaluation data).</param>
+/// <param name="ShadowFedAvgLoss">Its loss.</param>
+/// <param name="Seconds">Wall time from the round's start (its last attempt) to publication.</param>
+/// <param name="ModelBytes">Size of the published model.</param>
+/// <param name="IdentityFraction">Mean over clients and permutation groups of the units weight matching left in place (1 = no permutation; NaN when not aligned).</param>
+/// <param name="AlignmentGain">Mean relative gain of the matching objective, (after − before)/|before| (NaN when not aligned).</param>
+/// <param name="Repair">"none", "calibration", "statistics" or "skipped".</param>
+public sealed record RoundSummary(
+    int Round,
+    int Clients,
+    long TotalSamples,
+    double Accuracy,
+    double Loss,
+    double ShadowFedAvgAccuracy,
+    double ShadowFedAvgLoss,
+    double Seconds,
+    long ModelBytes,
+    double IdentityFraction,
+    double AlignmentGain,
+    string Repair);
+
 /// <summary>What a host (the CLI) needs to know about the run: whether it is over, and the current global model.</summary>
 public sealed class CoordinatorRun
 {
@@ -26,6 +53,9 @@ public sealed class CoordinatorRun
 
     /// <summary>Test accuracy of the current global model on the coordinator's evaluation data; NaN when none is configured.</summary>
     public double LastAccuracy => _runtime.LastEvaluation?.Accuracy ?? double.NaN;
+
+    /// <summary>The rounds completed by this coordinator process, in order.</summary>
+    public IReadOnlyList<RoundSummary> CompletedRounds => _runtime.CompletedRounds;
 
     /// <summary>Why the run stopped early (closing a round failed), or null.</summary>
     public Exception? Failure => _runtime.Failure;

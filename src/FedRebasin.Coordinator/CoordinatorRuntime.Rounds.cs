@@ -58,9 +58,23 @@ internal sealed record StatisticsRequest(GlobalModel Version, RepairMode Mode, I
 /// <summary>Closing a round: combine, repair (on calibration data or through a statistics task), evaluate, checkpoint, publish.</summary>
 internal sealed partial class CoordinatorRuntime
 {
+    private readonly List<RoundSummary> _completedRounds = [];
+    private DateTimeOffset _roundStartedAt;
     private PendingRepair? _pending;
     private (ClassifierModel Model, Dictionary<string, Tensor> State)? _retired;
     private bool _closing;
+
+    /// <summary>The rounds this process completed (a copy).</summary>
+    public IReadOnlyList<RoundSummary> CompletedRounds
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _completedRounds];
+            }
+        }
+    }
 
     /// <summary>Why the run stopped, when closing a round failed; null while it runs.</summary>
     public Exception? Failure { get; private set; }
@@ -375,6 +389,25 @@ internal sealed partial class CoordinatorRuntime
                 round, Strategy.ToString(), reference.Version, reference.Sha256, Current.Version, Current.Sha256,
                 clients.Sum(c => c.SampleCount), clients, repair, evaluation, completedAt);
             _checkpoints.Save(Manifest(rounds), bytes, audit);
+        }
+
+        var aligned = clients.Where(c => c.Aligned).ToList();
+        var summary = new RoundSummary(
+            round,
+            clients.Count,
+            clients.Sum(c => c.SampleCount),
+            evaluation?.Accuracy ?? double.NaN,
+            evaluation?.Loss ?? double.NaN,
+            evaluation?.ShadowFedAvgAccuracy ?? double.NaN,
+            evaluation?.ShadowFedAvgLoss ?? double.NaN,
+            (completedAt - _roundStartedAt).TotalSeconds,
+            bytes.Length,
+            aligned.Count > 0 ? aligned.Average(c => c.Groups.Count > 0 ? c.Groups.Average(g => g.IdentityFraction) : 1.0) : double.NaN,
+            aligned.Count > 0 ? aligned.Average(c => (c.ObjectiveAfter - c.ObjectiveBefore) / Math.Max(Math.Abs(c.ObjectiveBefore), double.Epsilon)) : double.NaN,
+            repair?.Source ?? "none");
+        lock (_gate)
+        {
+            _completedRounds.Add(summary);
         }
 
         LogRoundPublished(round, clients.Count, Current.Version);

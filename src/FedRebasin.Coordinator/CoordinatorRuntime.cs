@@ -445,6 +445,11 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         TaskCompletionSource previous;
         lock (_gate)
         {
+            if (e.Kind == RoundEventKind.RoundStarted)
+            {
+                _roundStartedAt = e.At;
+            }
+
             if (e.Kind == RoundEventKind.Abandoned)
             {
                 // Accepted updates of an abandoned attempt are discarded.

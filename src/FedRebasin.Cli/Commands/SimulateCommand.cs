@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Globalization;
+using FedRebasin.Federation.Strategies;
+using FedRebasin.Simulation;
+using Spectre.Console;
+
+namespace FedRebasin.Cli.Commands;
+
+/// <summary><c>fedrebasin simulate</c>: the real coordinator and N real clients in this process, once per strategy, compared.</summary>
+internal static class SimulateCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var defaults = new SimulationOptions();
+        var dataset = CommonOptions.Dataset();
+        var data = CommonOptions.Data();
+        var model = new Option<string>("--model") { Description = "Architecture: mlp, vgg11, vgg16, resnet20.", DefaultValueFactory = _ => defaults.Model };
+        var hidden = new Option<string?>("--hidden") { Description = "MLP hidden widths, e.g. 256,256 (default 512,512,512)." };
+        var clients = new Option<int>("--clients") { Description = "Number of clients; the training split is divided among them.", DefaultValueFactory = _ => defaults.Clients };
+        var partition = new Option<string>("--partition") { Description = "iid, dirichlet:ALPHA[,min=M] or shards:K.", DefaultValueFactory = _ => defaults.Partition };
+        var fraction = new Option<double>("--fraction") { Description = "Fraction of the clients picked per round.", DefaultValueFactory = _ => defaults.FractionPerRound };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds per strategy.", DefaultValueFactory = _ => defaults.Rounds };
+        var localEpochs = new Option<int>("--local-epochs") { Description = "Local epochs per round.", DefaultValueFactory = _ => defaults.LocalEpochs };
+        var batchSize = new Option<int>("--batch-size") { Description = "Client mini-batch size.", DefaultValueFactory = _ => defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "Client learning rate (SGD, momentum 0.9).", DefaultValueFactory = _ => defaults.LearningRate };
+        var strategies = new Option<string>("--strategies") { Description = "Strategies to compare, e.g. fedavg,wm,wm+repair,fedavg+repair,wm+rescale.", DefaultValueFactory = _ => string.Join(",", defaults.Strategies) };
+        var seed = CommonOptions.Seed();
+        var concurrent = new Option<int>("--max-concurrent-clients") { Description = "Clients that train at once (the rest wait: memory and cores of one device).", DefaultValueFactory = _ => defaults.MaxConcurrentClients };
+        var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
+        var device = CommonOptions.Device();
+        var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
+        var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
+        {
+            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, evalExamples, device, outDir,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var ui = ConsoleUi.For(output);
+            IReadOnlyList<StrategySpec> compared;
+            try
+            {
+                compared = StrategySpec.ParseList(parse.GetValue(strategies)!);
+            }
+            catch (FormatException e)
+            {
+                throw new ArgumentException($"--strategies: {e.Message}", e);
+            }
+
+            var options = new SimulationOptions
+            {
+                Dataset = parse.GetValue(dataset)!,
+                DataDirectory = parse.GetValue(data),
+                Model = parse.GetValue(model)!,
+                Hidden = parse.GetValue(hidden) is { } widths ? CommonOptions.ParseWidths(widths, "--hidden") : [],
+                Clients = parse.GetValue(clients),
+                Partition = parse.GetValue(partition)!,
+                FractionPerRound = parse.GetValue(fraction),
+                Rounds = parse.GetValue(rounds),
+                LocalEpochs = parse.GetValue(localEpochs),
+                BatchSize = parse.GetValue(batchSize),
+                LearningRate = parse.GetValue(lr),
+                Strategies = compared,
+                Seed = parse.GetValue(seed),
+                MaxConcurrentClients = parse.GetValue(concurrent),
+                EvaluationExamples = parse.GetValue(evalExamples),
+                Device = parse.GetValue(device)!,
+                OutputDirectory = parse.GetValue(outDir)!,
+            };
+            options.Validate();
+            ui.Line(string.Create(CultureInfo.InvariantCulture,
+                $"Simulating {options.Clients} clients ({options.Partition}) on {options.Dataset}, {options.Rounds} rounds of {options.LocalEpochs} local epoch(s), strategies {string.Join(", ", options.Strategies)}."));
+            var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Round == 0
+                ? string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: starting the coordinator and {options.Clients} clients")
+                : string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: round {p.Round}/{p.Rounds}, test accuracy {p.Accuracy:P2}")));
+            var result = await SimulationRunner.RunAsync(options, progress, cancellationToken);
+            var files = SimulationReport.Write(result);
+
+            var table = new Table().AddColumns("strategy", "final accuracy", "best accuracy", "vs FedAvg of the same updates (points)", "seconds");
+            foreach (var row in SimulationReport.Ranking(result))
+            {
+                table.AddRow(Markup.Escape(row.Strategy), row.Final, row.Best, row.ShadowGap, row.Seconds);
+            }
+
+            ui.Line(string.Empty);
+            ui.Console.Write(table);
+            ui.Line(string.Create(CultureInfo.InvariantCulture,
+                $"{result.Seconds:0} s in all, peak working set {result.PeakWorkingSetBytes / (1024.0 * 1024.0):0} MiB. Results: {Path.Combine(options.OutputDirectory, "results.json")}; plots: {string.Join(", ", files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))}"));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

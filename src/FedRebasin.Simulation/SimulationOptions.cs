@@ -1,0 +1,94 @@
+using System.Globalization;
+using FedRebasin.Data;
+using FedRebasin.Federation.Strategies;
+using FedRebasin.Models;
+
+namespace FedRebasin.Simulation;
+
+/// <summary>What a simulation runs: the data and its split, the model, the training, the strategies compared.</summary>
+public sealed record SimulationOptions
+{
+    /// <summary>Data set name (see <see cref="DatasetCatalog.KnownNames"/>).</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+
+    /// <summary>Folder of the data set's files; null for the catalog's default.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>Architecture (mlp, vgg11, vgg16, resnet20).</summary>
+    public string Model { get; init; } = ModelRegistry.Mlp;
+
+    /// <summary>MLP hidden widths; empty for the default.</summary>
+    public IReadOnlyList<int> Hidden { get; init; } = [];
+
+    /// <summary>Number of clients; the training split is divided among them.</summary>
+    public int Clients { get; init; } = 5;
+
+    /// <summary>Partition spec: iid, dirichlet:A, shards:K.</summary>
+    public string Partition { get; init; } = "dirichlet:0.3";
+
+    /// <summary>Fraction of the clients picked per round, in (0, 1].</summary>
+    public double FractionPerRound { get; init; } = 1.0;
+
+    /// <summary>Rounds per strategy.</summary>
+    public int Rounds { get; init; } = 5;
+
+    /// <summary>Local epochs per round.</summary>
+    public int LocalEpochs { get; init; } = 1;
+
+    /// <summary>Client mini-batch size.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Client learning rate.</summary>
+    public double LearningRate { get; init; } = 0.05;
+
+    /// <summary>Strategies compared, in order (every one starts from the same initial model and the same splits).</summary>
+    public IReadOnlyList<StrategySpec> Strategies { get; init; } = [StrategySpec.FedAvg, StrategySpec.WeightMatching, StrategySpec.Parse("wm+repair")];
+
+    /// <summary>Seed of the initial model, the split, the client sampling and the local training.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Clients that train (or measure) at once; the others wait (memory and cores of one device).</summary>
+    public int MaxConcurrentClients { get; init; } = 2;
+
+    /// <summary>Test examples each published model is evaluated on.</summary>
+    public int EvaluationExamples { get; init; } = 10_000;
+
+    /// <summary>Compute device of the clients: auto, cpu, cuda.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Folder for settings, results, CSV files, plots and the coordinators' checkpoints.</summary>
+    public string OutputDirectory { get; init; } = "simulation";
+
+    /// <summary>Checks every setting; the message names the CLI option.</summary>
+    /// <exception cref="ArgumentException">A setting is invalid.</exception>
+    public void Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string option, object? value, string rule)
+        {
+            if (!ok)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture, $"{option} {rule}, not '{value}'"));
+            }
+        }
+
+        Check(DatasetCatalog.KnownNames.Contains(Dataset), "--dataset", Dataset, $"must be one of {string.Join(", ", DatasetCatalog.KnownNames)}");
+        Check(ModelRegistry.Names.Contains(Model), "--model", Model, $"must be one of {string.Join(", ", ModelRegistry.Names)}");
+        Check(Clients >= 1, "--clients", Clients, "must be at least 1");
+        Check(PartitionSpec.TryParse(Partition, out _), "--partition", Partition, "must be iid, dirichlet:A or shards:K");
+        Check(FractionPerRound > 0 && FractionPerRound <= 1, "--fraction", FractionPerRound, "must be in (0, 1]");
+        Check(Rounds >= 1, "--rounds", Rounds, "must be at least 1");
+        Check(LocalEpochs >= 1, "--local-epochs", LocalEpochs, "must be at least 1");
+        Check(BatchSize >= 1, "--batch-size", BatchSize, "must be at least 1");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), "--lr", LearningRate, "must be positive");
+        Check(Strategies.Count >= 1, "--strategies", Strategies.Count, "must name at least one strategy");
+        Check(Strategies.Distinct().Count() == Strategies.Count, "--strategies", string.Join(",", Strategies), "must not repeat a strategy");
+        Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");
+        Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
+        Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors) + ".");
+        }
+    }
+}

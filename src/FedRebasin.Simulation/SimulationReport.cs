@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FedRebasin.Coordinator;
+using FedRebasin.Federation.Strategies;
+using FedRebasin.Reporting;
+
+namespace FedRebasin.Simulation;
+
+/// <summary>One strategy's run.</summary>
+/// <param name="Strategy">Canonical strategy name.</param>
+/// <param name="Rounds">Per round, what the coordinator published.</param>
+/// <param name="Seconds">Wall time of the whole run.</param>
+/// <param name="CheckpointDirectory">The coordinator's checkpoints and audit records.</param>
+public sealed record StrategyResult(string Strategy, IReadOnlyList<RoundSummary> Rounds, double Seconds, string CheckpointDirectory)
+{
+    /// <summary>Test accuracy after the last round.</summary>
+    public double FinalAccuracy => Rounds.Count > 0 ? Rounds[^1].Accuracy : double.NaN;
+
+    /// <summary>Best test accuracy over the rounds.</summary>
+    public double BestAccuracy => Rounds.Count > 0 ? Rounds.Max(r => r.Accuracy) : double.NaN;
+}
+
+/// <summary>A whole simulation.</summary>
+/// <param name="Options">The settings used.</param>
+/// <param name="Runs">One entry per strategy, in the order run.</param>
+/// <param name="Seconds">Wall time of everything.</param>
+/// <param name="PeakWorkingSetBytes">Peak working set of this process.</param>
+public sealed record SimulationResult(SimulationOptions Options, IReadOnlyList<StrategyResult> Runs, double Seconds, long PeakWorkingSetBytes);
+
+/// <summary>
+/// Writes a simulation's results into its output folder: <c>settings.json</c>, <c>results.json</c>, one CSV per
+/// strategy (<c>STRATEGY/rounds.csv</c>), <c>accuracy.png</c> (accuracy per round, every strategy) and
+/// <c>final-accuracy.png</c>; and formats the ranking table printed at the end.
+/// </summary>
+public static class SimulationReport
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new StrategyNameConverter() },
+    };
+
+    /// <summary>The strategy's folder name inside the output folder ("wm+repair" → "wm+repair"; '=' and ',' replaced).</summary>
+    public static string FolderName(StrategySpec strategy)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        return strategy.ToString().Replace('=', '-').Replace(',', '_');
+    }
+
+    /// <summary>Writes every file; returns their paths.</summary>
+    public static IReadOnlyList<string> Write(SimulationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        string folder = Path.GetFullPath(result.Options.OutputDirectory);
+        Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        string settings = Path.Combine(folder, "settings.json");
+        File.WriteAllBytes(settings, JsonSerializer.SerializeToUtf8Bytes(result.Options, s_json));
+        written.Add(settings);
+        string results = Path.Combine(folder, "results.json");
+        File.WriteAllBytes(results, JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            seconds = result.Seconds,
+            peak_working_set_bytes = result.PeakWorkingSetBytes,
+            strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, rounds = r.Rounds }),
+        }, s_json));
+        written.Add(results);
+        foreach (var run in result.Runs)
+        {
+            string csv = Path.Combine(folder, FolderName(StrategySpec.Parse(run.Strategy)), "rounds.csv");
+            Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
+            File.WriteAllText(csv, ToCsv(run.Rounds));
+            written.Add(csv);
+        }
+
+        string accuracy = Path.Combine(folder, "accuracy.png");
+        Charts.SaveLines(accuracy, "Test accuracy per round", "round", "accuracy",
+            [.. result.Runs.Select(r => new LineSeries(r.Strategy, [.. r.Rounds.Select(x => (double)x.Round)], [.. r.Rounds.Select(x => x.Accuracy)]))]);
+        written.Add(accuracy);
+        string final = Path.Combine(folder, "final-accuracy.png");
+        Charts.SaveBars(final, "Test accuracy after the last round", "accuracy", [.. result.Runs.Select(r => r.Strategy)],
+            [("final", [.. result.Runs.Select(r => r.FinalAccuracy)]), ("best", [.. result.Runs.Select(r => r.BestAccuracy)])]);
+        written.Add(final);
+        return written;
+    }
+
+    /// <summary>Per round: accuracy, loss, the plain-FedAvg shadow, time, bytes moved, alignment figures, repair.</summary>
+    public static string ToCsv(IReadOnlyList<RoundSummary> rounds)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        var text = new StringBuilder("round,clients,accuracy,loss,shadow_fedavg_accuracy,shadow_fedavg_loss,seconds,bytes_moved,identity_fraction,alignment_gain,repair\n");
+        foreach (var r in rounds)
+        {
+            // Every participant downloads the model and uploads one of the same size.
+            long moved = 2L * r.Clients * r.ModelBytes;
+            text.Append(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair}\n"));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The strategies ranked by final accuracy, as rows of text (strategy, final, best, vs FedAvg shadow, seconds).</summary>
+    public static IReadOnlyList<(string Strategy, string Final, string Best, string ShadowGap, string Seconds)> Ranking(SimulationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return [.. result.Runs
+            .OrderByDescending(r => double.IsNaN(r.FinalAccuracy) ? double.MinValue : r.FinalAccuracy)
+            .Select(r => (
+                r.Strategy,
+                Percent(r.FinalAccuracy),
+                Percent(r.BestAccuracy),
+                r.Rounds.Count > 0 ? Points(r.Rounds[^1].Accuracy - r.Rounds[^1].ShadowFedAvgAccuracy) : "-",
+                r.Seconds.ToString("0", CultureInfo.InvariantCulture)))];
+    }
+
+    private static string Percent(double value) => double.IsNaN(value) ? "-" : value.ToString("P2", CultureInfo.InvariantCulture);
+
+    private static string Points(double value) => double.IsNaN(value) ? "-" : (value * 100).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);
+
+    /// <summary>Writes strategies by their compact names.</summary>
+    private sealed class StrategyNameConverter : JsonConverter<StrategySpec>
+    {
+        public override StrategySpec Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            StrategySpec.Parse(reader.GetString() ?? string.Empty);
+
+        public override void Write(Utf8JsonWriter writer, StrategySpec value, JsonSerializerOptions options)
+        {
+            ArgumentNullException.ThrowIfNull(writer);
+            ArgumentNullException.ThrowIfNull(value);
+            writer.WriteStringValue(value.ToString());
+        }
+    }
+}

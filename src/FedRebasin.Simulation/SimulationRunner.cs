@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using FedRebasin.Client;
+using FedRebasin.Coordinator;
+using FedRebasin.Data;
+using FedRebasin.Federation.Strategies;
+
+namespace FedRebasin.Simulation;
+
+/// <summary>Where a running simulation is.</summary>
+/// <param name="Strategy">The strategy being run.</param>
+/// <param name="StrategyIndex">Its position (0-based) among the strategies.</param>
+/// <param name="Strategies">How many strategies there are.</param>
+/// <param name="Round">The last completed round (0 before the first).</param>
+/// <param name="Rounds">Rounds per strategy.</param>
+/// <param name="Accuracy">Test accuracy after that round (NaN before the first).</param>
+public sealed record SimulationProgress(string Strategy, int StrategyIndex, int Strategies, int Round, int Rounds, double Accuracy);
+
+/// <summary>
+/// Runs the one-box simulation: for every strategy, the real coordinator (<see cref="CoordinatorServer"/> on
+/// 127.0.0.1) and <see cref="SimulationOptions.Clients"/> real <see cref="ClientWorker"/>s in this process, talking
+/// gRPC over loopback exactly as in a multi-node run. Every strategy starts from the same initial model (same seed) and
+/// the same splits; at most <see cref="SimulationOptions.MaxConcurrentClients"/> clients compute at once.
+/// </summary>
+public static class SimulationRunner
+{
+    /// <summary>Runs every strategy in turn and returns the results (also written to the output folder by <see cref="SimulationReport"/>).</summary>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    public static async Task<SimulationResult> RunAsync(SimulationOptions options, IProgress<SimulationProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var train = DatasetCatalog.Load(options.Dataset, DataSplit.Train, options.DataDirectory);
+        var started = Stopwatch.StartNew();
+        var runs = new List<StrategyResult>();
+        for (int i = 0; i < options.Strategies.Count; i++)
+        {
+            runs.Add(await RunStrategyAsync(options, train, options.Strategies[i], i, progress, cancellationToken).ConfigureAwait(false));
+        }
+
+        long peak;
+        using (var self = Process.GetCurrentProcess())
+        {
+            peak = self.PeakWorkingSet64;
+        }
+
+        return new SimulationResult(options, runs, started.Elapsed.TotalSeconds, peak);
+    }
+
+    private static async Task<StrategyResult> RunStrategyAsync(
+        SimulationOptions options, ImageDataset train, StrategySpec strategy, int index, IProgress<SimulationProgress>? progress, CancellationToken cancellationToken)
+    {
+        string name = strategy.ToString();
+        string folder = Path.Combine(Path.GetFullPath(options.OutputDirectory), SimulationReport.FolderName(strategy), "checkpoints");
+        if (Directory.Exists(folder))
+        {
+            // A fresh run: an old checkpoint would make the coordinator resume instead.
+            Directory.Delete(folder, recursive: true);
+        }
+
+        progress?.Report(new SimulationProgress(name, index, options.Strategies.Count, 0, options.Rounds, double.NaN));
+        var watch = Stopwatch.StartNew();
+        await using var server = await CoordinatorServer.StartAsync(CoordinatorSettings(options, train, strategy, folder), cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var slots = new SemaphoreSlim(options.MaxConcurrentClients, options.MaxConcurrentClients);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var workers = Enumerable.Range(0, options.Clients)
+            .Select(i => Task.Run(() => new ClientWorker(ClientSettings(options, train, server.Address, slots, i)).RunAsync(stop.Token), stop.Token))
+            .ToList();
+        var run = server.Run;
+        var done = run.WaitUntilDoneAsync(stop.Token);
+        int reported = 0;
+        while (!done.IsCompleted)
+        {
+            await Task.WhenAny(done, Task.Delay(TimeSpan.FromMilliseconds(250), stop.Token)).ConfigureAwait(false);
+            var rounds = run.CompletedRounds;
+            if (rounds.Count > reported)
+            {
+                reported = rounds.Count;
+                progress?.Report(new SimulationProgress(name, index, options.Strategies.Count, rounds[^1].Round, options.Rounds, rounds[^1].Accuracy));
+            }
+
+            if (workers.FirstOrDefault(w => w.IsFaulted) is { } failed)
+            {
+                // A client that gave up would leave the run waiting forever: stop and report its error.
+                await stop.CancelAsync().ConfigureAwait(false);
+                await failed.ConfigureAwait(false);
+            }
+        }
+
+        await done.ConfigureAwait(false);
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
+        return new StrategyResult(name, run.CompletedRounds, watch.Elapsed.TotalSeconds, folder);
+    }
+
+    private static Dictionary<string, string?> CoordinatorSettings(SimulationOptions options, ImageDataset train, StrategySpec strategy, string checkpoints)
+    {
+        string Invariant(FormattableString text) => FormattableString.Invariant(text);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Coordinator:Strategy"] = strategy.ToString(),
+            ["Coordinator:Rounds"] = Invariant($"{options.Rounds}"),
+            ["Coordinator:MinClients"] = Invariant($"{options.Clients}"),
+            ["Coordinator:FractionPerRound"] = options.FractionPerRound.ToString("R", CultureInfo.InvariantCulture),
+            ["Coordinator:Seed"] = Invariant($"{options.Seed}"),
+            ["Coordinator:Model:Architecture"] = options.Model,
+            ["Coordinator:Model:InputShape"] = Invariant($"{train.Channels},{train.Height},{train.Width}"),
+            ["Coordinator:Model:Classes"] = Invariant($"{train.ClassCount}"),
+            ["Coordinator:Training:LocalEpochs"] = Invariant($"{options.LocalEpochs}"),
+            ["Coordinator:Training:BatchSize"] = Invariant($"{options.BatchSize}"),
+            ["Coordinator:Training:LearningRate"] = options.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+            ["Coordinator:Evaluation:Dataset"] = options.Dataset,
+            ["Coordinator:Evaluation:Directory"] = options.DataDirectory,
+            ["Coordinator:Evaluation:Examples"] = Invariant($"{options.EvaluationExamples}"),
+            ["Coordinator:CheckpointDirectory"] = checkpoints,
+            // One process, one box: short polls and ticks keep the round overhead low; callers are our own workers.
+            ["Coordinator:PollWindow"] = "00:00:02",
+            ["Coordinator:TickInterval"] = "00:00:00.050",
+            ["Coordinator:MaxRequestsPerSecond"] = "0",
+            // Clients wait for compute slots, so a round takes as long as its clients need.
+            ["Coordinator:TrainingDeadline"] = "7.00:00:00",
+        };
+        for (int i = 0; i < options.Hidden.Count; i++)
+        {
+            settings[Invariant($"Coordinator:Model:Hidden:{i}")] = Invariant($"{options.Hidden[i]}");
+        }
+
+        return settings;
+    }
+
+    private static ClientOptions ClientSettings(SimulationOptions options, ImageDataset train, Uri address, SemaphoreSlim slots, int index) => new()
+    {
+        CoordinatorAddress = address,
+        ClientId = string.Create(CultureInfo.InvariantCulture, $"client-{index:D3}"),
+        Dataset = train,
+        Partition = options.Partition,
+        Clients = options.Clients,
+        ClientIndex = index,
+        PartitionSeed = options.Seed,
+        Device = options.Device,
+        ComputeSlots = slots,
+        PollTimeout = TimeSpan.FromSeconds(10),
+        Retry = new RetrySettings { BaseDelay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromSeconds(2) },
+    };
+}
