@@ -185,9 +185,10 @@ public sealed partial class ClientWorker
             LogTaskCalledOff(_logger, _options.ClientId, round);
             return false;
         }
-        catch (RpcException e) when (e.StatusCode is StatusCode.Aborted or StatusCode.NotFound)
+        catch (RpcException e) when (e.StatusCode is StatusCode.Aborted or StatusCode.NotFound or StatusCode.InvalidArgument)
         {
-            // The round closed or the version is gone: drop the task and poll again.
+            // The round closed, the version is gone, or this result was refused (e.g. local training diverged to NaN):
+            // drop the task and poll again; the next round starts from a fresh global model.
             LogTaskAbandoned(_logger, _options.ClientId, round, e.StatusCode, e.Status.Detail);
             return false;
         }

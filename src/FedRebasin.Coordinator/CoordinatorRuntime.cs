@@ -312,6 +312,22 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         var result = validator.Validate(submission);
         if (!result.IsAccepted)
         {
+            if (result.Refusal!.Reason == RefusalReason.NonFinite)
+            {
+                // Local training diverged: the same round from the same model would diverge again, so the round stops
+                // waiting for this client (it is asked again next round).
+                bool excluded;
+                lock (_foldGate)
+                {
+                    excluded = Machine.ExcludeFromRound(submission.ClientId, submission.Round, "its update holds non-finite weights");
+                }
+
+                if (excluded)
+                {
+                    ScheduleRoundClose();
+                }
+            }
+
             return (result.Refusal, string.Empty);
         }
 

@@ -116,8 +116,12 @@ public static class SimulationRunner
             ["Coordinator:PollWindow"] = "00:00:02",
             ["Coordinator:TickInterval"] = "00:00:00.050",
             ["Coordinator:MaxRequestsPerSecond"] = "0",
-            // Clients wait for compute slots, so a round takes as long as its clients need.
+            // Clients wait for compute slots, so a round waits for every participant however long it takes (no grace
+            // period cutting off the slow ones, which would make runs differ); a participant whose update is refused
+            // for diverged weights is excluded, and the round closes with the others.
             ["Coordinator:TrainingDeadline"] = "7.00:00:00",
+            ["Coordinator:GracePeriod"] = "7.00:00:00",
+            ["Coordinator:MinResponses"] = "1",
         };
         for (int i = 0; i < options.Hidden.Count; i++)
         {

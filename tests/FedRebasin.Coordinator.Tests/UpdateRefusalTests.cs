@@ -96,16 +96,30 @@ public sealed class UpdateRefusalTests
     }
 
     [Fact]
-    public async Task NonFiniteWeight_InvalidArgumentNamingTheTensor()
+    public async Task NonFiniteWeight_InvalidArgument_AndTheRoundGoesOnWithoutThatClient()
     {
         await using var round = await StartAsync();
         byte[] payload = Edit(await round.Clients[0].TrainAsync(round.Task, 1), m => m.parameters().First().view(-1)[3] = float.NaN);
 
         var (code, detail) = await UploadAsync(round, payload);
+        int receivedAfter = (await round.Host.Client.GetStatusAsync(new StatusRequest(), cancellationToken: Token)).UpdatesReceived;
+        foreach (var (client, seed) in round.Clients.Skip(1).Select((c, i) => (c, i + 2)))
+        {
+            await client.UploadAsync(round.Task.Round, round.Task.ModelVersion, await client.TrainAsync(round.Task, seed));
+        }
+
+        // Diverged training would diverge again from the same start: the round stops waiting for a and closes with b and c.
+        StatusReply status = await round.Host.Client.GetStatusAsync(new StatusRequest(), cancellationToken: Token);
+        for (int i = 0; i < 50 && status.Round == 1; i++)
+        {
+            await Task.Delay(100, Token);
+            status = await round.Host.Client.GetStatusAsync(new StatusRequest(), cancellationToken: Token);
+        }
 
         Assert.Equal(StatusCode.InvalidArgument, code);
         Assert.Contains("non-finite", detail, StringComparison.Ordinal);
-        await AssertNoTraceAsync(round);
+        Assert.Equal(0, receivedAfter);
+        Assert.Equal(2, status.Round);
     }
 
     [Fact]

@@ -642,4 +642,28 @@ public sealed class RoundStateMachineTests
         Assert.Equal(RoundPhase.Aggregating, machine.Snapshot.Phase);
         Assert.Equal(RoundEventKind.StatisticsClosedAllAnswered, machine.Events[^1].Kind);
     }
+
+    [Fact]
+    public void ExcludeFromRound_LastMissingParticipant_ClosesAndKeepsItRegistered()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = StartedMachine(time, Settings(minResponses: 2));
+        foreach (string id in new[] { "a", "b", "c" })
+        {
+            machine.AcceptUpdate(id, 1);
+        }
+
+        // Act
+        bool excluded = machine.ExcludeFromRound("d", 1, "diverged");
+        bool again = machine.ExcludeFromRound("d", 1, "diverged");
+
+        // Assert
+        Assert.True(excluded);
+        Assert.False(again);
+        Assert.Equal(RoundPhase.Aggregating, machine.Snapshot.Phase);
+        Assert.Contains("d", machine.Snapshot.RegisteredClients);
+        Assert.Equal(["d"], machine.Snapshot.Dropped);
+        Assert.Equal(UpdateAcceptance.TooLate, machine.AcceptUpdate("d", 1));
+    }
 }

@@ -432,6 +432,36 @@ public sealed class RoundStateMachine
         return known;
     }
 
+    /// <summary>
+    /// Takes a participant out of the open training round without unregistering it, e.g. because its update was refused
+    /// for content a retry cannot fix (local training diverged to NaN). The round then closes as soon as every remaining
+    /// participant responded (and at least <see cref="RoundSettings.MinResponses"/> did); the client may take part again
+    /// from the next round. Returns whether it was a participant still expected in the open round.
+    /// </summary>
+    public bool ExcludeFromRound(string clientId, int round, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        var raised = new List<RoundEvent>();
+        bool excluded = false;
+        lock (_gate)
+        {
+            if (_phase == RoundPhase.Training && round == _round && _participants.Contains(clientId) && !_responded.Contains(clientId))
+            {
+                excluded = true;
+                _participants.Remove(clientId);
+                _dropped.Add(clientId);
+                Log(raised, RoundEventKind.ParticipantExcluded, _phase, Describe($"{clientId}: {reason}"));
+                if (_participants.Count > 0 && _responded.Count == _participants.Count && _responded.Count >= Settings.MinResponses)
+                {
+                    Close(raised, RoundEventKind.ClosedAllResponded);
+                }
+            }
+        }
+
+        Raise(raised);
+        return excluded;
+    }
+
     /// <summary>Ends the aggregation of <paramref name="round"/>: moves to waiting for the next round, or to Done after <see cref="RoundSettings.Rounds"/>.</summary>
     /// <exception cref="InvalidOperationException">The machine is not aggregating <paramref name="round"/>.</exception>
     public void CompleteAggregation(int round)

@@ -98,6 +98,9 @@ public enum RoundEventKind
 
     /// <summary>A client was dropped (it stopped answering); it no longer counts for the open round.</summary>
     ClientDropped,
+
+    /// <summary>A participant was taken out of the open round (its update cannot be used); it stays registered.</summary>
+    ParticipantExcluded,
 }
 
 /// <summary>One entry of the transition log.</summary>

@@ -30,7 +30,7 @@ public enum RefusalReason
     /// <summary>Tensor names, shapes or dtypes differ from the global model's.</summary>
     LayoutMismatch,
 
-    /// <summary>A floating-point tensor holds NaN or an infinity.</summary>
+    /// <summary>A floating-point tensor, or the channel moments, hold NaN or an infinity (local training diverged).</summary>
     NonFinite,
 
     /// <summary>The sample count is not positive or is above <see cref="UpdateLimits.MaxSampleCount"/>.</summary>

@@ -234,9 +234,15 @@ public sealed class UpdateValidator
 
             for (int c = 0; c < m.Channels; c++)
             {
-                if (!double.IsFinite(m.Sum[c]) || !double.IsFinite(m.SumSquares[c]) || m.SumSquares[c] < 0)
+                if (!double.IsFinite(m.Sum[c]) || !double.IsFinite(m.SumSquares[c]))
                 {
-                    return Refuse(RefusalReason.BadMoments, string.Create(CultureInfo.InvariantCulture, $"The moments of repair point '{point.Name}', channel {c}, in the {who} are not finite (sum {m.Sum[c]}, sum of squares {m.SumSquares[c]})."));
+                    // NaN sums come from a model that diverged: the same refusal as NaN weights.
+                    return Refuse(RefusalReason.NonFinite, string.Create(CultureInfo.InvariantCulture, $"The moments of repair point '{point.Name}', channel {c}, in the {who} are not finite (sum {m.Sum[c]}, sum of squares {m.SumSquares[c]}); local training diverged."));
+                }
+
+                if (m.SumSquares[c] < 0)
+                {
+                    return Refuse(RefusalReason.BadMoments, string.Create(CultureInfo.InvariantCulture, $"The moments of repair point '{point.Name}', channel {c}, in the {who} have a negative sum of squares ({m.SumSquares[c]})."));
                 }
             }
         }

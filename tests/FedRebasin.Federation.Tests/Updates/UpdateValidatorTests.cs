@@ -210,7 +210,7 @@ public class UpdateValidatorTests
     }
 
     [Fact]
-    public void Validate_MomentsWithNaN_BadMoments()
+    public void Validate_MomentsWithNaN_NonFiniteLikeDivergedWeights()
     {
         using var global = Kit.Model(1);
         var points = global.RepairPoints;
@@ -222,7 +222,7 @@ public class UpdateValidatorTests
 
         var refusal = validator.Validate(Kit.Submission("alice", Kit.Payload(Kit.State(global)), moments: moments)).Refusal;
 
-        Assert.Equal(RefusalReason.BadMoments, refusal?.Reason);
+        Assert.Equal(RefusalReason.NonFinite, refusal?.Reason);
         Assert.Contains("channel 3", refusal?.Message, StringComparison.Ordinal);
     }
 
