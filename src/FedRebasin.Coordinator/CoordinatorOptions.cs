@@ -88,6 +88,12 @@ public sealed class CoordinatorOptions
     /// <summary>A client that sent no call (heartbeat or other) for this many <see cref="HeartbeatInterval"/>s is dropped from the run.</summary>
     public int MissedHeartbeats { get; set; } = 3;
 
+    /// <summary>
+    /// How clients' moments become repair targets: "pool" (one population over all clients' data, law of total
+    /// variance) or "mix" (REPAIR's weighted mean of the stds, as between two models measured on the same data).
+    /// </summary>
+    public string RepairTargets { get; set; } = "pool";
+
     /// <summary>How long clients have to answer a statistics task (federated repair) before the coordinator repairs with the answers it has.</summary>
     public TimeSpan StatisticsDeadline { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -227,6 +233,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.MaxRequestsPerSecond >= 0, nameof(options.MaxRequestsPerSecond), options.MaxRequestsPerSecond, "must not be negative (0 turns the limit off)");
         Check(options.RequestBurst >= 1, nameof(options.RequestBurst), options.RequestBurst, "must be at least 1");
         Check(options.MissedHeartbeats >= 1, nameof(options.MissedHeartbeats), options.MissedHeartbeats, "must be at least 1");
+        Check(options.RepairTargets is "pool" or "mix", nameof(options.RepairTargets), options.RepairTargets, "must be pool or mix");
         Check(options.StatisticsDeadline > TimeSpan.Zero, nameof(options.StatisticsDeadline), options.StatisticsDeadline, "must be positive");
         Check(options.KeepModelCheckpoints >= 1, nameof(options.KeepModelCheckpoints), options.KeepModelCheckpoints, "must be at least 1");
         CheckData(options.Calibration, nameof(options.Calibration));

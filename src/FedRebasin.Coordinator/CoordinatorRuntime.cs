@@ -352,7 +352,11 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                         return (refusal, string.Empty);
                     }
 
-                    aggregator = _aggregator ??= new RoundAggregator(submission.Round, _globalState, PermutationSpecs.For(_global), _global.RepairPoints, Strategy, new RoundAggregatorOptions { ShadowFedAvg = _evaluation is not null });
+                    aggregator = _aggregator ??= new RoundAggregator(submission.Round, _globalState, PermutationSpecs.For(_global), _global.RepairPoints, Strategy, new RoundAggregatorOptions
+                    {
+                        ShadowFedAvg = _evaluation is not null,
+                        TargetRule = Options.RepairTargets == "mix" ? RepairTargetRule.Mix : RepairTargetRule.Pool,
+                    });
                 }
 
                 aggregator.Fold(update);

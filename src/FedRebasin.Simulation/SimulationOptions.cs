@@ -50,6 +50,15 @@ public sealed record SimulationOptions
     /// <summary>Clients that train (or measure) at once; the others wait (memory and cores of one device).</summary>
     public int MaxConcurrentClients { get; init; } = 2;
 
+    /// <summary>
+    /// Training examples the coordinator holds to measure the merged model for repair (exact sequential REPAIR on that
+    /// sample); 0: clients answer statistics tasks on their own data instead.
+    /// </summary>
+    public int CalibrationExamples { get; init; }
+
+    /// <summary>How clients' moments become repair targets: "pool" or "mix" (see the coordinator's RepairTargets setting).</summary>
+    public string RepairTargets { get; init; } = "pool";
+
     /// <summary>Test examples each published model is evaluated on.</summary>
     public int EvaluationExamples { get; init; } = 10_000;
 
@@ -84,6 +93,8 @@ public sealed record SimulationOptions
         Check(Strategies.Count >= 1, "--strategies", Strategies.Count, "must name at least one strategy");
         Check(Strategies.Distinct().Count() == Strategies.Count, "--strategies", string.Join(",", Strategies), "must not repeat a strategy");
         Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");
+        Check(RepairTargets is "pool" or "mix", "--repair-targets", RepairTargets, "must be pool or mix");
+        Check(CalibrationExamples >= 0, "--calibration", CalibrationExamples, "must not be negative");
         Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
         Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");
         if (errors.Count > 0)

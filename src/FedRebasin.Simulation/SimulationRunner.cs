@@ -112,6 +112,7 @@ public static class SimulationRunner
             ["Coordinator:Evaluation:Directory"] = options.DataDirectory,
             ["Coordinator:Evaluation:Examples"] = Invariant($"{options.EvaluationExamples}"),
             ["Coordinator:CheckpointDirectory"] = checkpoints,
+            ["Coordinator:RepairTargets"] = options.RepairTargets,
             // One process, one box: short polls and ticks keep the round overhead low; callers are our own workers.
             ["Coordinator:PollWindow"] = "00:00:02",
             ["Coordinator:TickInterval"] = "00:00:00.050",
@@ -123,6 +124,13 @@ public static class SimulationRunner
             ["Coordinator:GracePeriod"] = "7.00:00:00",
             ["Coordinator:MinResponses"] = "1",
         };
+        if (options.CalibrationExamples > 0)
+        {
+            settings["Coordinator:Calibration:Dataset"] = options.Dataset;
+            settings["Coordinator:Calibration:Directory"] = options.DataDirectory;
+            settings["Coordinator:Calibration:Examples"] = Invariant($"{options.CalibrationExamples}");
+        }
+
         for (int i = 0; i < options.Hidden.Count; i++)
         {
             settings[Invariant($"Coordinator:Model:Hidden:{i}")] = Invariant($"{options.Hidden[i]}");

@@ -26,12 +26,14 @@ internal static class SimulateCommand
         var strategies = new Option<string>("--strategies") { Description = "Strategies to compare, e.g. fedavg,wm,wm+repair,fedavg+repair,wm+rescale.", DefaultValueFactory = _ => string.Join(",", defaults.Strategies) };
         var seed = CommonOptions.Seed();
         var concurrent = new Option<int>("--max-concurrent-clients") { Description = "Clients that train at once (the rest wait: memory and cores of one device).", DefaultValueFactory = _ => defaults.MaxConcurrentClients };
+        var calibration = new Option<int>("--calibration") { Description = "Training examples the coordinator holds to measure merged models for repair (0: clients answer statistics tasks).", DefaultValueFactory = _ => 0 };
+        var repairTargets = new Option<string>("--repair-targets") { Description = "How clients' moments become repair targets: pool (one population over all clients' data) or mix (REPAIR's weighted mean of stds).", DefaultValueFactory = _ => defaults.RepairTargets };
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
         var device = CommonOptions.Device();
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, evalExamples, device, outDir,
+            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -63,6 +65,8 @@ internal static class SimulateCommand
                 Strategies = compared,
                 Seed = parse.GetValue(seed),
                 MaxConcurrentClients = parse.GetValue(concurrent),
+                CalibrationExamples = parse.GetValue(calibration),
+                RepairTargets = parse.GetValue(repairTargets)!,
                 EvaluationExamples = parse.GetValue(evalExamples),
                 Device = parse.GetValue(device)!,
                 OutputDirectory = parse.GetValue(outDir)!,

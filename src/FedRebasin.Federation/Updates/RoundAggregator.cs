@@ -9,6 +9,16 @@ using static TorchSharp.torch;
 
 namespace FedRebasin.Federation.Updates;
 
+/// <summary>How clients' moments are combined into repair targets.</summary>
+public enum RepairTargetRule
+{
+    /// <summary><see cref="RepairTargets.Pool"/>: the clients' statistics as one population (law of total variance).</summary>
+    Pool,
+
+    /// <summary><see cref="RepairTargets.Mix"/>: weighted means of the clients' means and stds (REPAIR between two models on the same data).</summary>
+    Mix,
+}
+
 /// <summary>Settings of a <see cref="RoundAggregator"/>.</summary>
 public sealed record RoundAggregatorOptions
 {
@@ -17,6 +27,13 @@ public sealed record RoundAggregatorOptions
 
     /// <summary>Fraction dropped at each end by the trimmed mean. Default <see cref="Aggregation.DefaultTrimFraction"/>.</summary>
     public double TrimFraction { get; init; } = Aggregation.DefaultTrimFraction;
+
+    /// <summary>
+    /// How the clients' aligned moments become repair targets: <see cref="RepairTargetRule.Pool"/> (default: one
+    /// population over the clients' data, the consistent choice for non-IID clients) or <see cref="RepairTargetRule.Mix"/>
+    /// (REPAIR's weighted mean of the stds).
+    /// </summary>
+    public RepairTargetRule TargetRule { get; init; } = RepairTargetRule.Pool;
 
     /// <summary>Weight-matching settings; <see cref="WeightMatchingOptions.Seed"/> and
     /// <see cref="WeightMatchingOptions.InitialPermutations"/> are replaced per client. Defaults when null.</summary>
@@ -338,7 +355,8 @@ public sealed class RoundAggregator : IDisposable
                 shadow = _shadowSum is not null ? _shadowSum.Mean() : StateDicts.Clone(state);
             }
 
-            var targets = _moments.Count > 0 ? RepairTargets.Mix(_moments) : null;
+            var targets = _moments.Count == 0 ? null
+                : _options.TargetRule == RepairTargetRule.Mix ? RepairTargets.Mix(_moments) : RepairTargets.Pool(_moments);
             _finished = true;
             ReleaseKept();
             return new RoundAggregate(Round, Strategy, state, shadow, targets, _records.ToArray());

@@ -82,7 +82,30 @@ public sealed class RepairTargets
             }
         }
 
-        return MixCore(endpoints);
+        return MixCore(endpoints, pool: false);
+    }
+
+    /// <summary>
+    /// Pools endpoint statistics as one population (law of total variance): <c>μ* = Σ wᵢ μᵢ</c> and
+    /// <c>σ*² = Σ wᵢ (σᵢ² + μᵢ²) − μ*²</c>, weights normalised to sum 1. Unlike <see cref="Mix"/> the target spread
+    /// includes how far the endpoints' means lie apart, which is what the merged model shows when it is measured on the
+    /// union of the endpoints' data: the consistent choice when each endpoint was measured on its own, different data
+    /// (non-IID federated clients). On identical data and equal means it equals <see cref="Mix"/> up to σ̄ vs √(mean σ²).
+    /// </summary>
+    /// <exception cref="ArgumentException">As for <see cref="Mix"/>.</exception>
+    public static RepairTargets Pool(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        for (int e = 0; e < endpoints.Count; e++)
+        {
+            double weight = endpoints[e].Weight;
+            if (!(weight > 0) || !double.IsFinite(weight))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Endpoint {e}: weight must be positive and finite, not {weight}."), nameof(endpoints));
+            }
+        }
+
+        return MixCore(endpoints, pool: true);
     }
 
     /// <summary>
@@ -100,7 +123,7 @@ public sealed class RepairTargets
             throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "Alpha must be in [0, 1].");
         }
 
-        return MixCore([(a, 1 - alpha), (b, alpha)]);
+        return MixCore([(a, 1 - alpha), (b, alpha)], pool: false);
     }
 
     /// <summary>The statistics of one model as targets (e.g. a dense model's statistics for post-pruning repair, §5.3).</summary>
@@ -108,7 +131,7 @@ public sealed class RepairTargets
     public static RepairTargets FromMoments(IReadOnlyList<ChannelMoments> moments)
     {
         ArgumentNullException.ThrowIfNull(moments);
-        return MixCore([(moments, 1.0)]);
+        return MixCore([(moments, 1.0)], pool: false);
     }
 
     /// <summary>Checks that these targets fit <paramref name="points"/> (same number of points and channels).</summary>
@@ -131,7 +154,8 @@ public sealed class RepairTargets
     }
 
     // Weights must be non-negative (checked by the callers) with a positive sum; zero-weight endpoints are still validated.
-    private static RepairTargets MixCore(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints)
+    // pool: accumulate E[x²] and take the total variance; otherwise mix the stds.
+    private static RepairTargets MixCore(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints, bool pool)
     {
         if (endpoints.Count == 0)
         {
@@ -182,7 +206,19 @@ public sealed class RepairTargets
                 for (int c = 0; c < mean.Length; c++)
                 {
                     means[p][c] += weight * mean[c];
-                    stds[p][c] += weight * std[c];
+                    stds[p][c] += pool ? weight * ((std[c] * std[c]) + (mean[c] * mean[c])) : weight * std[c];
+                }
+            }
+        }
+
+        if (pool)
+        {
+            for (int p = 0; p < points; p++)
+            {
+                for (int c = 0; c < means[p].Length; c++)
+                {
+                    // stds held E[x²] so far.
+                    stds[p][c] = Math.Sqrt(Math.Max(0, stds[p][c] - (means[p][c] * means[p][c])));
                 }
             }
         }

@@ -161,8 +161,10 @@ public class RoundAggregatorTests
         Assert.True(Kit.MaxDifference(Kit.Outputs(Kit.State(global)), Kit.Outputs(result.State)) < 1e-4);
     }
 
-    [Fact]
-    public void Finish_Moments_TargetsAreWeightedMixOfAlignedClientMoments()
+    [Theory]
+    [InlineData(RepairTargetRule.Pool)]
+    [InlineData(RepairTargetRule.Mix)]
+    public void Finish_Moments_TargetsCombineTheAlignedClientMomentsByTheRule(RepairTargetRule rule)
     {
         // Arrange: client i's moments are measured in the global frame, then carried into its permuted frame.
         using var global = Kit.Model(1);
@@ -170,7 +172,7 @@ public class RoundAggregatorTests
         var inGlobalFrame = Enumerable.Range(0, 3).Select(i => Kit.Moments(points, i, shift: i)).ToList();
         var planted = Enumerable.Range(0, 3).Select(i => Kit.PermutationSpec.RandomPermutations(new Random(100 + i))).ToList();
         var (updates, _) = PermutedCopies(global, 3, i => inGlobalFrame[i].Select((m, p) => m.Permute(planted[i][points[p].Group])).ToList());
-        using var aggregator = new RoundAggregator(1, Kit.State(global), Kit.PermutationSpec, points, StrategySpec.Parse("wm+repair"));
+        using var aggregator = new RoundAggregator(1, Kit.State(global), Kit.PermutationSpec, points, StrategySpec.Parse("wm+repair"), new RoundAggregatorOptions { TargetRule = rule });
 
         // Act
         foreach (var update in updates)
@@ -181,8 +183,9 @@ public class RoundAggregatorTests
 
         using var result = aggregator.Finish();
 
-        // Assert: weights are the sample counts 1, 2, 3.
-        var expected = RepairTargets.Mix(inGlobalFrame.Select((m, i) => (m, (double)(i + 1))).ToList());
+        // Assert: weights are the sample counts 1, 2, 3; the moments come back in the global frame.
+        var weighted = inGlobalFrame.Select((m, i) => (m, (double)(i + 1))).ToList();
+        var expected = rule == RepairTargetRule.Pool ? RepairTargets.Pool(weighted) : RepairTargets.Mix(weighted);
         Assert.NotNull(result.RepairTargets);
         for (int p = 0; p < points.Count; p++)
         {

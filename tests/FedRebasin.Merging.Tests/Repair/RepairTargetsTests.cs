@@ -31,6 +31,37 @@ public sealed class RepairTargetsTests
     }
 
     [Fact]
+    public void Pool_TwoClientsOnDifferentData_EqualsTheStatisticsOfTheirUnion()
+    {
+        // Arrange: client a sees values {0, 2} (mean 1, std 1) three times as often as client b sees {9, 11} (mean 10, std 1).
+        double[] aValues = [0, 2, 0, 2, 0, 2];
+        double[] bValues = [9, 11];
+        IReadOnlyList<ChannelMoments> a = [Moments([1], [1], count: aValues.Length)];
+        IReadOnlyList<ChannelMoments> b = [Moments([10], [1], count: bValues.Length)];
+        double[] union = [.. aValues, .. bValues];
+        double mean = union.Average();
+        double std = Math.Sqrt(union.Average(v => (v - mean) * (v - mean)));
+
+        // Act: weights are the sample counts (3 : 1).
+        var pooled = RepairTargets.Pool([(a, 3.0), (b, 1.0)]);
+        var mixed = RepairTargets.Mix([(a, 3.0), (b, 1.0)]);
+
+        // Assert: pooling keeps the spread between the clients' means (std 3.99), mixing loses it (std 1).
+        Assert.Equal(mean, pooled.Means[0][0], 12);
+        Assert.Equal(std, pooled.Stds[0][0], 12);
+        Assert.Equal(1.0, mixed.Stds[0][0], 12);
+        Assert.True(pooled.Stds[0][0] > 3.9);
+    }
+
+    [Fact]
+    public void Pool_BadWeight_Throws()
+    {
+        IReadOnlyList<ChannelMoments> a = [Moments([1], [1])];
+
+        Assert.Throws<ArgumentException>(() => RepairTargets.Pool([(a, 0.0)]));
+    }
+
+    [Fact]
     public void Interpolate_Alpha_GivesOneMinusAlphaTimesAPlusAlphaTimesB()
     {
         // Arrange
