@@ -14,6 +14,9 @@ internal static class Program
         ("train", "data-pipeline overhead of one training epoch (default MLP, Fashion-MNIST)  [--repeats 3] [--batch-size 128] [--dataset fashion-mnist] [--data DIR]", TrainingOverheadBenchmark.Run),
         ("lap", "linear assignment solver vs scipy.optimize.linear_sum_assignment  [--sizes 256,512,1024,2048] [--repeats 3] [--kinds uniform,lowrank] [--seed 42] [--no-scipy] [--python /usr/bin/python3]", LapBenchmark.Run),
         ("wm", "weight matching (WeightMatching.Match) vs NumPy+SciPy Git Re-Basin weight_matching, memory, profile  [--models mlp,resnet20x4] [--repeats 3] [--seed 0] [--a FILE --b FILE] [--norm layer] [--max-sweeps 100] [--threads N] [--no-python] [--no-replay] [--no-memory] [--keep] [--python /usr/bin/python3]", WeightMatchingBenchmark.Run),
+        ("transfer", "~200 MB model download/upload over loopback gRPC vs a plain TCP copy of the same bytes  [--megabytes 200] [--repeats 3] [--no-close] [--no-profile] [--http2-window-kib N] [--http2-frame-kib N]", TransferBenchmark.Run),
+        ("coordinator-memory", "coordinator peak RSS (separate process) while 16 clients upload a ~50 MB model at once, over model size  [--megabytes 50] [--clients 16] [--strategies fedavg,wm] [--max-concurrent-uploads N] [--cli fedrebasin.dll] [--chunk-kib 1024] [--coordinator-env K=V;K=V]", CoordinatorMemoryBenchmark.Run),
+        ("round-overhead", "per-round wall time minus merge time, 50 clients, tiny model, fedavg, no training  [--clients 50] [--rounds 10] [--warmup 2] [--tick-ms 10] [--max-concurrent-uploads N]", RoundOverheadBenchmark.Run),
     ];
 
     public static int Main(string[] args)
@@ -42,7 +45,7 @@ internal static class Program
         Console.WriteLine("usage: FedRebasin.Benchmarks VERB [options]");
         foreach (var (name, help, _) in Verbs)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-8} {help}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-18} {help}"));
         }
     }
 }
