@@ -40,12 +40,19 @@ public sealed class ModelChunker
     /// Splits <paramref name="payload"/> into chunks, starting at <paramref name="startOffset"/> (to resume a
     /// download). The chunks wrap <paramref name="payload"/> without copying: it must not change while they are in use.
     /// </summary>
-    public IEnumerable<ModelChunk> Split(ReadOnlyMemory<byte> payload, long startOffset = 0)
+    public IEnumerable<ModelChunk> Split(ReadOnlyMemory<byte> payload, long startOffset = 0) =>
+        Split(payload, Sha256Hex.Compute(payload.Span), startOffset);
+
+    /// <summary>
+    /// Like <see cref="Split(ReadOnlyMemory{byte}, long)"/> with the payload's digest already known (a server serving
+    /// the same model many times hashes it once, not per download).
+    /// </summary>
+    public IEnumerable<ModelChunk> Split(ReadOnlyMemory<byte> payload, string sha256, long startOffset = 0)
     {
+        ArgumentException.ThrowIfNullOrEmpty(sha256);
         ArgumentOutOfRangeException.ThrowIfNegative(startOffset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(startOffset, payload.Length);
-        var digest = Sha256Hex.Compute(payload.Span);
-        return SplitCore(payload, (int)startOffset, digest);
+        return SplitCore(payload, (int)startOffset, sha256);
     }
 
     /// <summary>

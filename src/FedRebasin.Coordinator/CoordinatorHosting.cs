@@ -20,6 +20,7 @@ public static class CoordinatorHosting
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
         TorchNativeLoader.EnsureLoaded();
+        NativeMemory.ReturnLargeBlocksToTheSystem();
         services.AddOptions<CoordinatorOptions>()
             .Bind(configuration.GetSection(CoordinatorOptions.SectionName))
             .ValidateOnStart();

@@ -67,6 +67,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         _logger = logger;
         Strategy = StrategySpec.Parse(Options.Strategy);
         _uploadSlots = new SemaphoreSlim(Options.MaxConcurrentUploads, Options.MaxConcurrentUploads);
+        UploadBuffers = System.Buffers.ArrayPool<byte>.Create((int)Math.Min(Options.MaxModelBytes, Array.MaxLength), Options.MaxConcurrentUploads);
         var settings = new RoundSettings
         {
             Rounds = Options.Rounds,
@@ -268,6 +269,12 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         _uploadSlots.WaitAsync(Options.UploadSlotTimeout, cancellationToken);
 
     public void ReleaseUploadSlot() => _uploadSlots.Release();
+
+    /// <summary>
+    /// Payload buffers, reused across uploads: at most <see cref="CoordinatorOptions.MaxConcurrentUploads"/> are in use,
+    /// so a round with many clients does not leave one dead model-sized array per upload for the garbage collector.
+    /// </summary>
+    public System.Buffers.ArrayPool<byte> UploadBuffers { get; } = null!;
 
     /// <summary>Checks, without changing anything, whether an update for (client, round) would be accepted now; returns the refusal otherwise.</summary>
     public Refusal? PreCheck(string clientId, int round, string modelVersion)

@@ -103,7 +103,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         }
 
         var chunker = new ModelChunker(_runtime.Options.ChunkBytes);
-        foreach (var chunk in chunker.Split(model.Bytes, request.Offset))
+        foreach (var chunk in chunker.Split(model.Bytes, model.Sha256, request.Offset))
         {
             await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
         }
@@ -182,48 +182,61 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
     /// <summary>Reads the payload after the header, checks size and digest, then validates and folds it; returns the update id.</summary>
     private async Task<string> ReceiveAndFoldAsync(IAsyncStreamReader<UpdateMessage> requestStream, UpdateHeader header, int round, CancellationToken token)
     {
-        byte[] buffer = new byte[header.TotalBytes];
-        using (var destination = new MemoryStream(buffer, writable: true))
+        int length = (int)header.TotalBytes;
+        byte[] buffer = _runtime.UploadBuffers.Rent(length);
+        try
         {
-            try
+            using (var destination = new MemoryStream(buffer, 0, length, writable: true))
             {
-                using var reassembler = new ChunkReassembler(destination, header.TotalBytes, _runtime.Options.ChunkBytes, _runtime.Options.MaxModelBytes);
-                while (await requestStream.MoveNext(token).ConfigureAwait(false))
+                try
                 {
-                    var message = requestStream.Current;
-                    if (message.BodyCase != UpdateMessage.BodyOneofCase.Chunk)
+                    using var reassembler = new ChunkReassembler(destination, header.TotalBytes, _runtime.Options.ChunkBytes, _runtime.Options.MaxModelBytes);
+                    while (await requestStream.MoveNext(token).ConfigureAwait(false))
                     {
-                        throw Fail(StatusCode.InvalidArgument, "A second header arrived; an upload has exactly one header.");
+                        var message = requestStream.Current;
+                        if (message.BodyCase != UpdateMessage.BodyOneofCase.Chunk)
+                        {
+                            throw Fail(StatusCode.InvalidArgument, "A second header arrived; an upload has exactly one header.");
+                        }
+
+                        reassembler.Append(message.Chunk.Span);
                     }
 
-                    reassembler.Append(message.Chunk.Span);
+                    reassembler.Complete(header.Sha256);
                 }
-
-                reassembler.Complete(header.Sha256);
+                catch (ModelTransferException e)
+                {
+                    LogUploadRefused(header.ClientId, round, e.StatusCode, e.Message);
+                    throw Fail(e.StatusCode, e.Message);
+                }
             }
-            catch (ModelTransferException e)
+
+            var submission = new UpdateSubmission(
+                header.ClientId,
+                round,
+                header.SampleCount,
+                header.Sha256,
+                buffer.AsMemory(0, length),
+                header.Moments.Count > 0 ? header.Moments.Select(ToMoments).ToArray() : null,
+                header.Metrics.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
             {
-                LogUploadRefused(header.ClientId, round, e.StatusCode, e.Message);
-                throw Fail(e.StatusCode, e.Message);
+                // ChunkReassembler.Complete checked the digest while the bytes arrived.
+                DigestVerified = true,
+            };
+            var (refusal, updateId) = _runtime.ValidateAndFold(submission, header.ModelVersion);
+            if (refusal is not null)
+            {
+                throw Refuse(refusal, header.ClientId, round);
             }
-        }
 
-        var submission = new UpdateSubmission(
-            header.ClientId,
-            round,
-            header.SampleCount,
-            header.Sha256,
-            buffer,
-            header.Moments.Count > 0 ? header.Moments.Select(ToMoments).ToArray() : null,
-            header.Metrics.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal));
-        var (refusal, updateId) = _runtime.ValidateAndFold(submission, header.ModelVersion);
-        if (refusal is not null)
+            _runtime.Metrics.Accepted();
+            return updateId;
+        }
+        finally
         {
-            throw Refuse(refusal, header.ClientId, round);
+            // Validation copied what it keeps into tensors; the bytes are not referenced any more.
+            _runtime.UploadBuffers.Return(buffer);
         }
-
-        _runtime.Metrics.Accepted();
-        return updateId;
     }
 
     public override Task<SubmitReply> SubmitStatistics(StatisticsReply request, ServerCallContext context)

@@ -20,4 +20,11 @@ public sealed record UpdateSubmission(
     string Sha256,
     ReadOnlyMemory<byte> Payload,
     IReadOnlyList<ChannelMoments>? Moments = null,
-    IReadOnlyDictionary<string, double>? Metrics = null);
+    IReadOnlyDictionary<string, double>? Metrics = null)
+{
+    /// <summary>
+    /// True when the transport already checked <see cref="Payload"/> against <see cref="Sha256"/> while receiving it
+    /// (the coordinator's reassembler does), so the validator does not hash it a second time.
+    /// </summary>
+    public bool DigestVerified { get; init; }
+}

@@ -74,7 +74,7 @@ public sealed class UpdateValidator
             return Refuse(RefusalReason.BadSampleCount, $"The {who} claims {submission.SampleCount} training samples; the count must be between 1 and {Limits.MaxSampleCount} (MaxSampleCount).");
         }
 
-        if (DigestProblem(submission.Sha256, payload.Span, who) is { } digest)
+        if (DigestProblem(submission.Sha256, submission.DigestVerified ? (ReadOnlyMemory<byte>?)null : payload, who) is { } digest)
         {
             return digest;
         }
@@ -119,16 +119,14 @@ public sealed class UpdateValidator
             foreach (string name in _order)
             {
                 var entry = file[name];
-                var tensor = TensorConversion.ToTensor(entry, device: _device).DetachFromDisposeScope();
-                state[name] = tensor;
-                if (SafeTensorDTypes.IsFloatingPoint(entry.DType))
+                // Checked on the raw bytes before any tensor is made (no full-size temporaries).
+                long count = NonFiniteScan.Count(entry);
+                if (count > 0)
                 {
-                    long count = CountNonFinite(tensor);
-                    if (count > 0)
-                    {
-                        return Refuse(RefusalReason.NonFinite, $"Tensor '{name}' of the {who} holds {count} non-finite value{(count == 1 ? string.Empty : "s")} (NaN or infinity); every weight must be a finite number.");
-                    }
+                    return Refuse(RefusalReason.NonFinite, $"Tensor '{name}' of the {who} holds {count} non-finite value{(count == 1 ? string.Empty : "s")} (NaN or infinity); every weight must be a finite number.");
                 }
+
+                state[name] = TensorConversion.ToTensor(entry, device: _device).DetachFromDisposeScope();
             }
 
             var metrics = new Dictionary<string, double>(submission.Metrics ?? new Dictionary<string, double>(), StringComparer.Ordinal);
@@ -147,24 +145,24 @@ public sealed class UpdateValidator
         }
     }
 
-    private static long CountNonFinite(Tensor tensor)
-    {
-        using var scope = NewDisposeScope();
-        return tensor.isfinite().logical_not().sum().item<long>();
-    }
-
     private static bool IsLimitProblem(SafeTensorsFormatException e) =>
         e.Problem.Contains("MaxTensorCount", StringComparison.Ordinal) || e.Problem.Contains("MaxFileBytes", StringComparison.Ordinal);
 
-    private static UpdateValidationResult? DigestProblem(string? declared, ReadOnlySpan<byte> payload, string who)
+    /// <summary>Checks the digest's form, and against <paramref name="payload"/> unless the transport already verified it (null).</summary>
+    private static UpdateValidationResult? DigestProblem(string? declared, ReadOnlyMemory<byte>? payload, string who)
     {
         if (declared is null || declared.Length != 64 || !declared.All(char.IsAsciiHexDigit))
         {
             return Refuse(RefusalReason.Malformed, $"The header of the {who} carries '{declared}' as its SHA-256; a digest is 64 hexadecimal characters.");
         }
 
+        if (payload is not { } bytes)
+        {
+            return null;
+        }
+
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(payload, hash);
+        SHA256.HashData(bytes.Span, hash);
         string actual = Convert.ToHexStringLower(hash);
         if (!string.Equals(actual, declared, StringComparison.OrdinalIgnoreCase))
         {

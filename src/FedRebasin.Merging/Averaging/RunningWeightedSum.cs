@@ -37,10 +37,11 @@ public sealed class RunningWeightedSum : IDisposable
         }
 
         using var noGrad = no_grad();
-        // Every temporary (detached views, widened copies) dies with this scope; only the sums are kept.
-        using var scope = NewDisposeScope();
         foreach (var (name, tensor) in state)
         {
+            // One scope per tensor: its temporaries (detached view, widened float64 copy) are freed before the next
+            // tensor is widened, so the extra memory is one tensor, not a second float64 model.
+            using var scope = NewDisposeScope();
             if (!_sums.TryGetValue(name, out var sum))
             {
                 _types[name] = tensor.dtype;
