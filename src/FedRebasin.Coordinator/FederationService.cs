@@ -15,6 +15,9 @@ namespace FedRebasin.Coordinator;
 /// <summary>The gRPC Federation service: a thin adapter over <see cref="CoordinatorRuntime"/>.</summary>
 internal sealed partial class FederationService : Contracts.V1.Federation.FederationBase
 {
+    /// <summary>Uploads at least this large trigger a full garbage collection when they are done.</summary>
+    private const int LargeUploadBytes = 8 << 20;
+
     private readonly CoordinatorRuntime _runtime;
     private readonly ILogger<FederationService> _logger;
 
@@ -236,6 +239,12 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         {
             // Validation copied what it keeps into tensors; the bytes are not referenced any more.
             _runtime.UploadBuffers.Return(buffer);
+            if (length >= LargeUploadBytes)
+            {
+                // A big upload leaves about a model's worth of received chunks (large-object-heap arrays) as garbage.
+                // Collected now, they do not pile up across the round's uploads until the runtime notices on its own.
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+            }
         }
     }
 
