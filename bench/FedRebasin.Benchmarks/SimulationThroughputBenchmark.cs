@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Globalization;
+using FedRebasin.Data;
+using FedRebasin.Federation.Strategies;
+using FedRebasin.Models;
+using FedRebasin.Simulation;
+using FedRebasin.Torch.Native;
+using FedRebasin.Training;
+
+namespace FedRebasin.Benchmarks;
+
+/// <summary>
+/// Simulation throughput (issue: ratio ≥ 0.9): client-epochs per second of <c>fedrebasin simulate</c> (the real
+/// coordinator and N client workers over loopback gRPC) against the same trainings run back to back in a plain loop
+/// (<see cref="Trainer.Train"/> on each client's split, from the same start, with the same hyper-parameters). The
+/// plain loop and the simulation alternate, best of the repeats each.
+/// </summary>
+internal static class SimulationThroughputBenchmark
+{
+    public static int Run(string[] args)
+    {
+        var options = new Options(args);
+        int clients = options.GetInt("clients", 20);
+        int rounds = options.GetInt("rounds", 2);
+        int repeats = options.GetInt("repeats", 2);
+        int concurrent = options.GetInt("max-concurrent-clients", 1);
+        string dataset = options.Get("dataset", "fashion-mnist");
+        string partition = options.Get("partition", "iid");
+        TorchNativeLoader.EnsureLoaded();
+
+        var train = DatasetCatalog.Load(dataset, DataSplit.Train, null);
+        var spec = ModelRegistry.DefaultSpec("mlp", train.Channels, train.Height, train.Width, train.ClassCount);
+        var splits = Partitioner.Partition(train, clients, PartitionSpec.Parse(partition), 0);
+        var simulation = new SimulationOptions
+        {
+            Dataset = dataset,
+            Clients = clients,
+            Partition = partition,
+            Rounds = rounds,
+            LocalEpochs = 1,
+            Strategies = [StrategySpec.FedAvg],
+            MaxConcurrentClients = concurrent,
+            EvaluationExamples = 1000,
+            OutputDirectory = Path.Combine(Path.GetTempPath(), "fedrebasin-bench-sim-" + Guid.NewGuid().ToString("N")),
+        };
+        int clientEpochs = clients * rounds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{clients} clients ({partition}) x {rounds} rounds x 1 local epoch of {spec.Describe()} on {dataset}: {clientEpochs} client-epochs; simulation with {concurrent} client(s) computing at once, fedavg, evaluation on 1,000 test images; best of {repeats}."));
+
+        var plain = new List<double>();
+        var simulated = new List<double>();
+        try
+        {
+            for (int r = 0; r < repeats; r++)
+            {
+                plain.Add(TimePlain(spec, train, splits, rounds, simulation));
+                var clock = Stopwatch.StartNew();
+                var result = SimulationRunner.RunAsync(simulation, null, CancellationToken.None).GetAwaiter().GetResult();
+                simulated.Add(clock.Elapsed.TotalSeconds);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  run {r + 1}: plain loop {plain[^1]:F2} s ({clientEpochs / plain[^1]:F2} client-epochs/s), simulation {simulated[^1]:F2} s ({clientEpochs / simulated[^1]:F2} client-epochs/s, final accuracy {result.Runs[0].FinalAccuracy:P1}), ratio {plain[^1] / simulated[^1]:F3}"));
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(simulation.OutputDirectory))
+            {
+                Directory.Delete(simulation.OutputDirectory, recursive: true);
+            }
+        }
+
+        double ratio = plain.Min() / simulated.Min();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"throughput ratio (simulation / plain loop, best of each) = {ratio:F3}  (target >= 0.9)"));
+        return 0;
+    }
+
+    /// <summary>The same trainings with nothing around them: per round, every client trains a copy of one model on its split.</summary>
+    private static double TimePlain(ModelSpec spec, ImageDataset train, IReadOnlyList<int[]> splits, int rounds, SimulationOptions simulation)
+    {
+        var data = splits.Select(split => TensorData.From(train, split)).ToList();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            for (int round = 1; round <= rounds; round++)
+            {
+                var options = new TrainingOptions
+                {
+                    Epochs = 1,
+                    BatchSize = simulation.BatchSize,
+                    LearningRate = simulation.LearningRate,
+                    Optimizer = TrainingOptions.ParseOptimizer("sgd"),
+                    Momentum = 0.9,
+                    Seed = round,
+                };
+                foreach (var clientData in data)
+                {
+                    using var model = ModelRegistry.Create(spec, seed: simulation.Seed);
+                    Trainer.Train(model, clientData, options);
+                }
+            }
+
+            return clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            foreach (var d in data)
+            {
+                d.Dispose();
+            }
+        }
+    }
+}
