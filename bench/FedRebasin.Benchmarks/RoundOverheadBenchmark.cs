@@ -1,3 +1,4 @@
+using FedRebasin.Coordinator;
 using System.Diagnostics;
 using System.Globalization;
 using FedRebasin.Contracts;
@@ -79,7 +80,7 @@ internal static class RoundOverheadBenchmark
         var done = new List<long>();
         int refused = 0;
         byte[] model = [];
-        await using (var host = await InProcessCoordinator.StartAsync(settings))
+        await using (var host = await CoordinatorServer.StartAsync(settings))
         {
             var clients = Enumerable.Range(0, clientCount)
                 .Select(i => new FederationCalls.Client(host.Address, string.Create(CultureInfo.InvariantCulture, $"client-{i:D2}")))

@@ -40,6 +40,7 @@ public sealed class CoordinatorServer : IAsyncDisposable
     /// <param name="address">Local address; <see cref="IPAddress.Loopback"/> when null.</param>
     /// <param name="port">Port; 0 picks a free one.</param>
     /// <param name="logging">Configures logging; none when null.</param>
+    /// <param name="kestrel">Further Kestrel settings (e.g. HTTP/2 windows for a benchmark); none when null.</param>
     /// <param name="cancellationToken">Cancels the start-up.</param>
     /// <exception cref="OptionsValidationException">A setting is invalid; the message names it.</exception>
     public static async Task<CoordinatorServer> StartAsync(
@@ -47,6 +48,7 @@ public sealed class CoordinatorServer : IAsyncDisposable
         IPAddress? address = null,
         int port = 0,
         Action<ILoggingBuilder>? logging = null,
+        Action<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>? kestrel = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -55,7 +57,11 @@ public sealed class CoordinatorServer : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
-        builder.WebHost.UseKestrel(o => CoordinatorEndpoint.Listen(o, listenOn, port, o.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls));
+        builder.WebHost.UseKestrel(o =>
+        {
+            kestrel?.Invoke(o);
+            CoordinatorEndpoint.Listen(o, listenOn, port, o.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls);
+        });
         builder.Services.AddCoordinator(builder.Configuration);
         var app = builder.Build();
         app.MapCoordinator();

@@ -72,16 +72,7 @@ public sealed class RepairTargets
     /// number of points or a point's channels; or some moments are empty (count 0). The message names the endpoint and point.</exception>
     public static RepairTargets Mix(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints)
     {
-        ArgumentNullException.ThrowIfNull(endpoints);
-        for (int e = 0; e < endpoints.Count; e++)
-        {
-            double weight = endpoints[e].Weight;
-            if (!(weight > 0) || !double.IsFinite(weight))
-            {
-                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Endpoint {e}: weight must be positive and finite, not {weight}."), nameof(endpoints));
-            }
-        }
-
+        RequirePositiveWeights(endpoints);
         return MixCore(endpoints, pool: false);
     }
 
@@ -95,16 +86,7 @@ public sealed class RepairTargets
     /// <exception cref="ArgumentException">As for <see cref="Mix"/>.</exception>
     public static RepairTargets Pool(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints)
     {
-        ArgumentNullException.ThrowIfNull(endpoints);
-        for (int e = 0; e < endpoints.Count; e++)
-        {
-            double weight = endpoints[e].Weight;
-            if (!(weight > 0) || !double.IsFinite(weight))
-            {
-                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Endpoint {e}: weight must be positive and finite, not {weight}."), nameof(endpoints));
-            }
-        }
-
+        RequirePositiveWeights(endpoints);
         return MixCore(endpoints, pool: true);
     }
 
@@ -154,6 +136,19 @@ public sealed class RepairTargets
     }
 
     // Weights must be non-negative (checked by the callers) with a positive sum; zero-weight endpoints are still validated.
+    private static void RequirePositiveWeights(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        for (int e = 0; e < endpoints.Count; e++)
+        {
+            double weight = endpoints[e].Weight;
+            if (!(weight > 0) || !double.IsFinite(weight))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Endpoint {e}: weight must be positive and finite, not {weight}."), nameof(endpoints));
+            }
+        }
+    }
+
     // pool: accumulate E[x²] and take the total variance; otherwise mix the stds.
     private static RepairTargets MixCore(IReadOnlyList<(IReadOnlyList<ChannelMoments> Moments, double Weight)> endpoints, bool pool)
     {
