@@ -11,6 +11,7 @@ namespace FedRebasin.Coordinator;
 /// <param name="ShadowFedAvgAccuracy">Accuracy of plain FedAvg of the same updates (NaN without evaluation data).</param>
 /// <param name="ShadowFedAvgLoss">Its loss.</param>
 /// <param name="Seconds">Wall time from the round's start (its last attempt) to publication.</param>
+/// <param name="ClientTrainingSeconds">Sum of the merged clients' reported local training times ("seconds" metric).</param>
 /// <param name="ModelBytes">Size of the published model.</param>
 /// <param name="IdentityFraction">Mean over clients and permutation groups of the units weight matching left in place (1 = no permutation; NaN when not aligned).</param>
 /// <param name="AlignmentGain">Mean relative gain of the matching objective, (after − before)/|before| (NaN when not aligned).</param>
@@ -24,6 +25,7 @@ public sealed record RoundSummary(
     double ShadowFedAvgAccuracy,
     double ShadowFedAvgLoss,
     double Seconds,
+    double ClientTrainingSeconds,
     long ModelBytes,
     double IdentityFraction,
     double AlignmentGain,

@@ -364,6 +364,7 @@ internal sealed partial class CoordinatorRuntime
         var completedAt = TimeProvider.GetUtcNow();
         var rounds = new RoundCheckpoint(round, [.. history, new CompletedRound(round, snapshot.Participants, snapshot.Responded, snapshot.Dropped, completedAt)]);
         (ClassifierModel Model, Dictionary<string, Tensor> State)? retired;
+        double clientSeconds;
         lock (_gate)
         {
             // The state replaced now may still be read by a validation that started before; it is freed one round later.
@@ -374,7 +375,9 @@ internal sealed partial class CoordinatorRuntime
             _validator = NewValidator();
             Publish(round.ToString(CultureInfo.InvariantCulture), bytes, makeCurrent: true);
             LastEvaluation = evaluation ?? LastEvaluation;
+            clientSeconds = _clientSecondsInRound;
             _updatesInRound = 0;
+            _clientSecondsInRound = 0;
         }
 
         if (retired is { } old)
@@ -401,6 +404,7 @@ internal sealed partial class CoordinatorRuntime
             evaluation?.ShadowFedAvgAccuracy ?? double.NaN,
             evaluation?.ShadowFedAvgLoss ?? double.NaN,
             (completedAt - _roundStartedAt).TotalSeconds,
+            clientSeconds,
             bytes.Length,
             aligned.Count > 0 ? aligned.Average(c => c.Groups.Count > 0 ? c.Groups.Average(g => g.IdentityFraction) : 1.0) : double.NaN,
             aligned.Count > 0 ? aligned.Average(c => (c.ObjectiveAfter - c.ObjectiveBefore) / Math.Max(Math.Abs(c.ObjectiveBefore), double.Epsilon)) : double.NaN,

@@ -53,6 +53,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     private UpdateValidator _validator;
     private RoundAggregator? _aggregator;
     private int _updatesInRound;
+    private double _clientSecondsInRound;
     private bool _disposed;
 
     public CoordinatorRuntime(IOptions<CoordinatorOptions> options, TimeProvider timeProvider, ILogger<CoordinatorRuntime> logger, CoordinatorMetrics metrics)
@@ -370,6 +371,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                 lock (_gate)
                 {
                     _updatesInRound++;
+                    _clientSecondsInRound += update.Metrics.GetValueOrDefault("seconds") is double seconds && double.IsFinite(seconds) && seconds > 0 ? seconds : 0;
                     closed = Machine.Snapshot.Phase == RoundPhase.Aggregating;
                 }
             }
@@ -483,6 +485,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                 _aggregator?.Dispose();
                 _aggregator = null;
                 _updatesInRound = 0;
+                _clientSecondsInRound = 0;
             }
 
             previous = _changed;

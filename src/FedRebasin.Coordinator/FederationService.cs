@@ -80,7 +80,10 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
             var left = until - _runtime.TimeProvider.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
-                return new TaskReply { Wait = new WaitTask { RetryAfter = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) } };
+                // A client that held its poll for the whole window was paced by it and may ask again at once (a pause here
+                // would delay its next task by up to the pause); only without a window does it wait a second between polls.
+                var retryAfter = _runtime.Options.PollWindow > TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(1);
+                return new TaskReply { Wait = new WaitTask { RetryAfter = Duration.FromTimeSpan(retryAfter) } };
             }
 
             using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);

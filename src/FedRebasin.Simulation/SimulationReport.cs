@@ -92,13 +92,13 @@ public static class SimulationReport
     public static string ToCsv(IReadOnlyList<RoundSummary> rounds)
     {
         ArgumentNullException.ThrowIfNull(rounds);
-        var text = new StringBuilder("round,clients,accuracy,loss,shadow_fedavg_accuracy,shadow_fedavg_loss,seconds,bytes_moved,identity_fraction,alignment_gain,repair\n");
+        var text = new StringBuilder("round,clients,accuracy,loss,shadow_fedavg_accuracy,shadow_fedavg_loss,seconds,client_training_seconds,bytes_moved,identity_fraction,alignment_gain,repair\n");
         foreach (var r in rounds)
         {
             // Every participant downloads the model and uploads one of the same size.
             long moved = 2L * r.Clients * r.ModelBytes;
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair}\n"));
+                $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{r.ClientTrainingSeconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair}\n"));
         }
 
         return text.ToString();

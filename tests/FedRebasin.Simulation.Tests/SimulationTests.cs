@@ -24,16 +24,16 @@ public sealed class SimulationOptionsTests
     {
         var rounds = new[]
         {
-            new RoundSummary(1, 4, 400, 0.5, 1.25, 0.45, 1.5, 2.0, 1000, 1.0, 0.0, "statistics"),
-            new RoundSummary(2, 3, 300, 0.625, 1.0, 0.6, 1.1, 1.5, 1000, double.NaN, double.NaN, "none"),
+            new RoundSummary(1, 4, 400, 0.5, 1.25, 0.45, 1.5, 2.0, 1.25, 1000, 1.0, 0.0, "statistics"),
+            new RoundSummary(2, 3, 300, 0.625, 1.0, 0.6, 1.1, 1.5, 0.75, 1000, double.NaN, double.NaN, "none"),
         };
 
         string[] lines = SimulationReport.ToCsv(rounds).TrimEnd('\n').Split('\n');
 
         Assert.Equal(3, lines.Length);
         Assert.StartsWith("round,clients,accuracy,loss,", lines[0], StringComparison.Ordinal);
-        Assert.Equal("1,4,0.5,1.25,0.45,1.5,2,8000,1,0,statistics", lines[1]);
-        Assert.Equal("2,3,0.625,1,0.6,1.1,1.5,6000,NaN,NaN,none", lines[2]);
+        Assert.Equal("1,4,0.5,1.25,0.45,1.5,2,1.25,8000,1,0,statistics", lines[1]);
+        Assert.Equal("2,3,0.625,1,0.6,1.1,1.5,0.75,6000,NaN,NaN,none", lines[2]);
     }
 }
 

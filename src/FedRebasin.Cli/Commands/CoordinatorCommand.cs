@@ -139,6 +139,7 @@ internal static class CoordinatorCommand
             // The TLS settings come from the validated options, so a bad file is reported naming its setting.
             builder.WebHost.ConfigureKestrel(k => CoordinatorEndpoint.ListenAnyIP(k, listenPort, k.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls));
             builder.Services.AddCoordinator(builder.Configuration);
+            CoordinatorHosting.TuneNativeMemoryForServing();
             await using var app = builder.Build();
             app.MapCoordinator();
             await app.StartAsync(cancellationToken);
