@@ -39,6 +39,14 @@ public static partial class CoordinatorEndpoint
         kestrel.ListenAnyIP(port, listen => Configure(listen, tls, logger));
     }
 
+    /// <summary>Listens on <paramref name="address"/>:<paramref name="port"/> with plain HTTP/1.1 for the Prometheus scrape endpoint.</summary>
+    public static void ListenMetrics(KestrelServerOptions kestrel, IPAddress address, int port)
+    {
+        ArgumentNullException.ThrowIfNull(kestrel);
+        ArgumentNullException.ThrowIfNull(address);
+        kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http1);
+    }
+
     /// <summary>
     /// A few words for start-up messages: "gRPC over mutual TLS" (client certificates required), "gRPC over TLS" or
     /// "gRPC over plain HTTP/2, no TLS".

@@ -1,3 +1,4 @@
+using OpenTelemetry.Metrics;
 using FedRebasin.Torch.Native;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
@@ -34,6 +35,7 @@ public static class CoordinatorHosting
         services.AddGrpc(o => o.Interceptors.Add<RequestRateInterceptor>());
         services.AddGrpcHealthChecks();
         services.AddGrpcReflection();
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(CoordinatorMetrics.MeterName).AddPrometheusExporter());
         return services;
     }
 
@@ -46,13 +48,18 @@ public static class CoordinatorHosting
     /// </summary>
     public static bool TuneNativeMemoryForServing() => NativeMemory.ReturnLargeBlocksToTheSystem();
 
-    /// <summary>Maps the Federation gRPC service, the gRPC health service and server reflection.</summary>
+    /// <summary>Maps the Federation gRPC service, the gRPC health service, server reflection and, with a metrics port, <c>/metrics</c>.</summary>
     public static IEndpointRouteBuilder MapCoordinator(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         endpoints.MapGrpcService<FederationService>();
         endpoints.MapGrpcHealthChecksService();
         endpoints.MapGrpcReflectionService();
+        if (endpoints.ServiceProvider.GetRequiredService<IOptions<CoordinatorOptions>>().Value.MetricsPort is int port)
+        {
+            // Only on the metrics listener (plain HTTP/1.1, what Prometheus scrapes), never on the gRPC port.
+            endpoints.MapPrometheusScrapingEndpoint().RequireHost(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"*:{port}"));
+        }
         return endpoints;
     }
 }

@@ -18,8 +18,13 @@ internal sealed class CoordinatorMetrics : IDisposable
     private readonly Counter<long> _refused;
     private readonly Counter<long> _rounds;
     private readonly Counter<long> _dropped;
+    private readonly Histogram<double> _roundDuration;
     private readonly Dictionary<RefusalReason, long> _refusedByReason = [];
     private readonly Lock _gate = new();
+    private int _round;
+    private int _clients;
+    private double _accuracy = double.NaN;
+    private double _shadowAccuracy = double.NaN;
 
     public CoordinatorMetrics(IMeterFactory? meterFactory = null)
     {
@@ -28,6 +33,11 @@ internal sealed class CoordinatorMetrics : IDisposable
         _refused = _meter.CreateCounter<long>("fedrebasin.updates.refused", "{update}", "Updates and statistics refused, by reason.");
         _rounds = _meter.CreateCounter<long>("fedrebasin.rounds.completed", "{round}", "Rounds whose model was published.");
         _dropped = _meter.CreateCounter<long>("fedrebasin.clients.dropped", "{client}", "Clients dropped for missing heartbeats.");
+        _roundDuration = _meter.CreateHistogram<double>("fedrebasin.round.duration", "s", "Wall time of a round, from its start to the published model.");
+        _meter.CreateObservableGauge("fedrebasin.round.current", () => Volatile.Read(ref _round), "{round}", "The current round (the last completed one once the run is done).");
+        _meter.CreateObservableGauge("fedrebasin.clients.registered", () => Volatile.Read(ref _clients), "{client}", "Clients with a live session.");
+        _meter.CreateObservableGauge("fedrebasin.model.accuracy", ReadAccuracy, description: "Test accuracy (0..1) of the published model on the coordinator's evaluation data.");
+        _meter.CreateObservableGauge("fedrebasin.model.shadow_fedavg_accuracy", ReadShadowAccuracy, description: "Test accuracy of plain FedAvg of the same round's updates (the shadow beside the strategy).");
     }
 
     /// <summary>Refusals so far by reason (a copy).</summary>
@@ -54,7 +64,43 @@ internal sealed class CoordinatorMetrics : IDisposable
         _refused.Add(1, new KeyValuePair<string, object?>("reason", RefusalReasons.ToName(reason)));
     }
 
-    public void RoundCompleted() => _rounds.Add(1);
+    public void RoundCompleted(double seconds, double accuracy, double shadowAccuracy)
+    {
+        _rounds.Add(1);
+        _roundDuration.Record(seconds);
+        lock (_gate)
+        {
+            _accuracy = accuracy;
+            _shadowAccuracy = shadowAccuracy;
+        }
+    }
+
+    public void SetRound(int round) => Volatile.Write(ref _round, round);
+
+    public void SetClients(int clients) => Volatile.Write(ref _clients, clients);
+
+    // NaN (no evaluation data) is reported as no measurement rather than as a value.
+    private IEnumerable<Measurement<double>> ReadAccuracy()
+    {
+        double value;
+        lock (_gate)
+        {
+            value = _accuracy;
+        }
+
+        return double.IsNaN(value) ? [] : [new Measurement<double>(value)];
+    }
+
+    private IEnumerable<Measurement<double>> ReadShadowAccuracy()
+    {
+        double value;
+        lock (_gate)
+        {
+            value = _shadowAccuracy;
+        }
+
+        return double.IsNaN(value) ? [] : [new Measurement<double>(value)];
+    }
 
     public void ClientDropped() => _dropped.Add(1);
 

@@ -63,6 +63,12 @@ public sealed class CoordinatorOptions
     /// <summary>Chunk size of downloads and largest chunk accepted in uploads.</summary>
     public int ChunkBytes { get; set; } = ModelChunker.DefaultChunkBytes;
 
+    /// <summary>
+    /// Port of a plain HTTP/1.1 listener serving <c>/metrics</c> in the Prometheus text format (OpenTelemetry
+    /// exporter); null serves none. On the gRPC port the endpoint is not served.
+    /// </summary>
+    public int? MetricsPort { get; set; }
+
     /// <summary>Largest upload payload accepted.</summary>
     public long MaxModelBytes { get; set; } = 1L << 30;
 
@@ -227,6 +233,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.TickInterval > TimeSpan.Zero, nameof(options.TickInterval), options.TickInterval, "must be positive");
         Check(options.ChunkBytes > 0 && options.ChunkBytes <= ModelChunker.MaxAllowedChunkBytes, nameof(options.ChunkBytes), options.ChunkBytes, $"must be in [1, {ModelChunker.MaxAllowedChunkBytes}]");
         Check(options.MaxModelBytes > 0, nameof(options.MaxModelBytes), options.MaxModelBytes, "must be positive");
+        Check(options.MetricsPort is null or (>= 1 and <= 65535), nameof(options.MetricsPort), options.MetricsPort, "must be a port in [1, 65535] (or unset)");
         Check(options.MaxConcurrentUploads >= 1, nameof(options.MaxConcurrentUploads), options.MaxConcurrentUploads, "must be at least 1");
         Check(options.UploadSlotTimeout > TimeSpan.Zero, nameof(options.UploadSlotTimeout), options.UploadSlotTimeout, "must be positive");
         Check(options.UploadTimeout > TimeSpan.Zero, nameof(options.UploadTimeout), options.UploadTimeout, "must be positive");

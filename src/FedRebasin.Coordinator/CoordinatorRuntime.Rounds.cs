@@ -415,7 +415,8 @@ internal sealed partial class CoordinatorRuntime
         }
 
         LogRoundPublished(round, clients.Count, Current.Version);
-        Metrics.RoundCompleted();
+        Metrics.RoundCompleted(summary.Seconds, summary.Accuracy, summary.ShadowFedAvgAccuracy);
+        Metrics.SetRound(round);
         Machine.CompleteAggregation(round);
         Machine.StartRoundIfReady();
     }

@@ -187,6 +187,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         {
             _sessions[clientId] = session;
             _lastSeen[clientId] = TimeProvider.GetUtcNow();
+            Metrics.SetClients(_sessions.Count);
             Machine.RegisterClient(clientId, sampleCount);
             Machine.StartRoundIfReady();
         }
@@ -399,6 +400,8 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                 _lastSeen.Remove(clientId);
                 _sessions.Remove(clientId);
             }
+
+            Metrics.SetClients(_sessions.Count);
         }
 
         // Under _foldGate: an abandoned attempt discards the aggregator, which no fold may be using.
@@ -477,6 +480,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             if (e.Kind == RoundEventKind.RoundStarted)
             {
                 _roundStartedAt = e.At;
+                Metrics.SetRound(e.Round);
             }
 
             if (e.Kind == RoundEventKind.Abandoned)

@@ -60,7 +60,12 @@ public sealed class CoordinatorServer : IAsyncDisposable
         builder.WebHost.UseKestrel(o =>
         {
             kestrel?.Invoke(o);
-            CoordinatorEndpoint.Listen(o, listenOn, port, o.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls);
+            var coordinator = o.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+            CoordinatorEndpoint.Listen(o, listenOn, port, coordinator.Tls);
+            if (coordinator.MetricsPort is int metricsPort)
+            {
+                CoordinatorEndpoint.ListenMetrics(o, listenOn, metricsPort);
+            }
         });
         builder.Services.AddCoordinator(builder.Configuration);
         var app = builder.Build();

@@ -3,6 +3,7 @@ using System.Globalization;
 using FedRebasin.Coordinator;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -38,6 +39,7 @@ internal static class CoordinatorCommand
         var lr = new Option<double?>("--lr") { Description = "Clients' learning rate." };
         var seed = new Option<int?>("--seed") { Description = "Seed of the initial model, client sampling and alignment." };
         var outDir = new Option<string?>("--out") { Description = "Folder for final.safetensors (written when the run is done) and, unless --checkpoints says otherwise, the checkpoints." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics." };
         var checkpoints = new Option<string?>("--checkpoints") { Description = "Checkpoint folder (model, round state, audit trail after every round); a restart with the same settings resumes from it." };
         var evaluate = new Option<bool>("--evaluate") { Description = "Evaluate every published model (and plain FedAvg of the same updates) on --dataset's test split." };
         var calibration = new Option<int?>("--calibration") { Description = "Examples of --dataset's training split the coordinator holds for repair (else clients answer statistics tasks)." };
@@ -47,7 +49,7 @@ internal static class CoordinatorCommand
         var clientCa = new Option<string?>("--client-ca") { Description = "Require mutual TLS: client certificates must chain to this PEM CA bundle and name the client_id (CN or DNS SAN)." };
         var command = new Command("coordinator", "Run the federation coordinator (gRPC).")
         {
-            config, port, rounds, strategy, minClients, model, hidden, dataset, localEpochs, lr, seed, outDir, checkpoints, evaluate, calibration, data, tlsCert, tlsKey, clientCa,
+            config, port, rounds, strategy, minClients, model, hidden, dataset, localEpochs, lr, seed, outDir, metricsPort, checkpoints, evaluate, calibration, data, tlsCert, tlsKey, clientCa,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -63,6 +65,7 @@ internal static class CoordinatorCommand
             }
 
             Set("Rounds", parse.GetValue(rounds)?.ToString(CultureInfo.InvariantCulture));
+            Set("MetricsPort", parse.GetValue(metricsPort)?.ToString(CultureInfo.InvariantCulture));
             Set("CheckpointDirectory", parse.GetValue(checkpoints) ?? parse.GetValue(outDir));
             if (parse.GetValue(evaluate) || parse.GetValue(calibration) is not null)
             {
@@ -137,7 +140,15 @@ internal static class CoordinatorCommand
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
             int listenPort = parse.GetValue(port);
             // The TLS settings come from the validated options, so a bad file is reported naming its setting.
-            builder.WebHost.ConfigureKestrel(k => CoordinatorEndpoint.ListenAnyIP(k, listenPort, k.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Tls));
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                var settings = k.ApplicationServices.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+                CoordinatorEndpoint.ListenAnyIP(k, listenPort, settings.Tls);
+                if (settings.MetricsPort is int metricsPort)
+                {
+                    k.ListenAnyIP(metricsPort, l => l.Protocols = HttpProtocols.Http1);
+                }
+            });
             builder.Services.AddCoordinator(builder.Configuration);
             CoordinatorHosting.TuneNativeMemoryForServing();
             await using var app = builder.Build();
