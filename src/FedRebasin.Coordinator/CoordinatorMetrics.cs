@@ -19,6 +19,8 @@ internal sealed class CoordinatorMetrics : IDisposable
     private readonly Counter<long> _rounds;
     private readonly Counter<long> _dropped;
     private readonly Histogram<double> _roundDuration;
+    private readonly Histogram<double> _stageDuration;
+    private readonly Counter<long> _bytes;
     private readonly Dictionary<RefusalReason, long> _refusedByReason = [];
     private readonly Lock _gate = new();
     private int _round;
@@ -34,6 +36,8 @@ internal sealed class CoordinatorMetrics : IDisposable
         _rounds = _meter.CreateCounter<long>("fedrebasin.rounds.completed", "{round}", "Rounds whose model was published.");
         _dropped = _meter.CreateCounter<long>("fedrebasin.clients.dropped", "{client}", "Clients dropped for missing heartbeats.");
         _roundDuration = _meter.CreateHistogram<double>("fedrebasin.round.duration", "s", "Wall time of a round, from its start to the published model.");
+        _stageDuration = _meter.CreateHistogram<double>("fedrebasin.merge.stage.duration", "s", "Wall time of a merge stage (align = weight matching of one update, average, repair, evaluate).");
+        _bytes = _meter.CreateCounter<long>("fedrebasin.transfer.bytes", "By", "Model bytes moved (direction in = uploads received, out = downloads served).");
         _meter.CreateObservableGauge("fedrebasin.round.current", () => Volatile.Read(ref _round), "{round}", "The current round (the last completed one once the run is done).");
         _meter.CreateObservableGauge("fedrebasin.clients.registered", () => Volatile.Read(ref _clients), "{client}", "Clients with a live session.");
         _meter.CreateObservableGauge("fedrebasin.model.accuracy", ReadAccuracy, description: "Test accuracy (0..1) of the published model on the coordinator's evaluation data.");
@@ -74,6 +78,12 @@ internal sealed class CoordinatorMetrics : IDisposable
             _shadowAccuracy = shadowAccuracy;
         }
     }
+
+    /// <summary>Records the duration of a merge stage: align, average, repair or evaluate.</summary>
+    public void Stage(string stage, double seconds) => _stageDuration.Record(seconds, new KeyValuePair<string, object?>("stage", stage));
+
+    /// <summary>Counts model bytes received (in) or served (out).</summary>
+    public void Transferred(string direction, long bytes) => _bytes.Add(bytes, new KeyValuePair<string, object?>("direction", direction));
 
     public void SetRound(int round) => Volatile.Write(ref _round, round);
 

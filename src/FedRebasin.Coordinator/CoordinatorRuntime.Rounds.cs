@@ -262,7 +262,14 @@ internal sealed partial class CoordinatorRuntime
         RoundEvaluation? shadow = null;
         using (aggregator)
         {
+            foreach (var client in aggregator.Clients.Where(c => c.Aligned))
+            {
+                Metrics.Stage("align", client.Seconds);
+            }
+
+            var averaging = System.Diagnostics.Stopwatch.StartNew();
             using var aggregate = aggregator.Finish();
+            Metrics.Stage("average", averaging.Elapsed.TotalSeconds);
             candidate = BuildModel(_global.Spec, aggregate.State, string.Create(CultureInfo.InvariantCulture, $"round {round} merge"));
             targets = aggregate.RepairTargets;
             clients = aggregate.Clients;
@@ -285,7 +292,9 @@ internal sealed partial class CoordinatorRuntime
         }
         else if (_calibration is { } calibration)
         {
+            var repairing = System.Diagnostics.Stopwatch.StartNew();
             var report = Repairer.Apply(candidate, targets, mode, calibration.Batches);
+            Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             int corrected = mode == RepairMode.BnReset ? report.BatchNormLayersReset : report.Points.Count(p => p.Corrected);
             Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(mode), "calibration", corrected, 0, string.Create(CultureInfo.InvariantCulture, $"{calibration.Count} examples, {report.CalibrationPasses} passes")), shadow);
         }
@@ -332,7 +341,9 @@ internal sealed partial class CoordinatorRuntime
         }
         else
         {
+            var repairing = System.Diagnostics.Stopwatch.StartNew();
             int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, Strategy.Repair);
+            Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data");
         }
 
@@ -351,7 +362,9 @@ internal sealed partial class CoordinatorRuntime
         RoundEvaluation? evaluation = null;
         if (_evaluation is not null)
         {
+            var evaluating = System.Diagnostics.Stopwatch.StartNew();
             var result = Evaluator.Evaluate(next, _evaluation);
+            Metrics.Stage("evaluate", evaluating.Elapsed.TotalSeconds);
             evaluation = new RoundEvaluation(result.Accuracy, result.Loss, shadow?.ShadowFedAvgAccuracy ?? double.NaN, shadow?.ShadowFedAvgLoss ?? double.NaN, result.Count);
             LogEvaluated(round, result.Accuracy, evaluation.ShadowFedAvgAccuracy);
         }

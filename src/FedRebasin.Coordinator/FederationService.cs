@@ -112,6 +112,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         foreach (var chunk in chunker.Split(model.Bytes, model.Sha256, request.Offset))
         {
             await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
+            _runtime.Metrics.Transferred("out", chunk.Data.Length);
         }
     }
 
@@ -206,6 +207,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
                         }
 
                         reassembler.Append(message.Chunk.Span);
+                    _runtime.Metrics.Transferred("in", message.Chunk.Length);
                     }
 
                     reassembler.Complete(header.Sha256);

@@ -73,6 +73,10 @@ public sealed class MetricsEndpointTests : IDisposable
         Assert.Contains("reason=\"duplicate\"", text, StringComparison.Ordinal);
         Assert.Contains("fedrebasin_clients_registered", text, StringComparison.Ordinal);
         Assert.Contains("fedrebasin_round_duration_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.True(HasSeries(text, "fedrebasin_merge_stage_duration_seconds_bucket", "stage=\"align\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_merge_stage_duration_seconds_bucket", "stage=\"average\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"in\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"out\""), text);
         Assert.NotNull(onGrpcPort);
         var (code, output) = await RunAsync("/usr/bin/promtool", ["check", "metrics"], text);
         Assert.True(code == 0, output);
@@ -139,6 +143,10 @@ public sealed class MetricsEndpointTests : IDisposable
             await prometheus.WaitForExitAsync(CancellationToken.None);
         }
     }
+
+    /// <summary>Whether a sample line of <paramref name="name"/> carries <paramref name="label"/> (labels come in any order).</summary>
+    private static bool HasSeries(string text, string name, string label) =>
+        text.Split('\n').Any(line => line.StartsWith(name + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal));
 
     private static async Task<(int Code, string Output)> RunAsync(string file, string[] args, string input)
     {
