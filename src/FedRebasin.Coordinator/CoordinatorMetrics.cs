@@ -35,6 +35,10 @@ internal sealed class CoordinatorMetrics : IDisposable
         _refused = _meter.CreateCounter<long>("fedrebasin.updates.refused", "{update}", "Updates and statistics refused, by reason.");
         _rounds = _meter.CreateCounter<long>("fedrebasin.rounds.completed", "{round}", "Rounds whose model was published.");
         _dropped = _meter.CreateCounter<long>("fedrebasin.clients.dropped", "{client}", "Clients dropped for missing heartbeats.");
+        // Exported as 0 from the start, so dashboards and alerts see the series before the first event.
+        _accepted.Add(0);
+        _rounds.Add(0);
+        _dropped.Add(0);
         _roundDuration = _meter.CreateHistogram<double>("fedrebasin.round.duration", "s", "Wall time of a round, from its start to the published model.");
         _stageDuration = _meter.CreateHistogram<double>("fedrebasin.merge.stage.duration", "s", "Wall time of a merge stage (align = weight matching of one update, average, repair, evaluate).");
         _bytes = _meter.CreateCounter<long>("fedrebasin.transfer.bytes", "By", "Model bytes moved (direction in = uploads received, out = downloads served).");

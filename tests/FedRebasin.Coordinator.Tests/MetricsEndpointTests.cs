@@ -32,7 +32,15 @@ public sealed class MetricsEndpointTests : IDisposable
     /// <summary>Runs round 1 of three test clients with one duplicate upload, and returns the host.</summary>
     private static async Task<CoordinatorTestHost> RunOneRoundAsync(int metricsPort)
     {
-        var host = await CoordinatorTestHost.StartAsync(new Dictionary<string, string?> { ["Coordinator:MetricsPort"] = metricsPort.ToString(CultureInfo.InvariantCulture) });
+        // The catalog's synthetic data (1x28x28, 10 classes) lets the coordinator evaluate, so the accuracy gauges exist.
+        var host = await CoordinatorTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Coordinator:MetricsPort"] = metricsPort.ToString(CultureInfo.InvariantCulture),
+            ["Coordinator:Model:InputShape"] = "1,28,28",
+            ["Coordinator:Model:Classes"] = "10",
+            ["Coordinator:Evaluation:Dataset"] = "synthetic",
+            ["Coordinator:Evaluation:Examples"] = "200",
+        });
         var clients = new[] { "a", "b", "c" }.Select(id => new TestClient(host.Client, id)).ToArray();
         foreach (var client in clients)
         {
@@ -78,6 +86,8 @@ public sealed class MetricsEndpointTests : IDisposable
         Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"in\""), text);
         Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"out\""), text);
         Assert.NotNull(onGrpcPort);
+        // Every metric the Grafana dashboard queries is exported (histogram families by their _sum/_count/_bucket series).
+        Assert.All(DeployFilesTests.DashboardMetricNames(), name => Assert.Contains(name, text, StringComparison.Ordinal));
         var (code, output) = await RunAsync("/usr/bin/promtool", ["check", "metrics"], text);
         Assert.True(code == 0, output);
     }
