@@ -19,7 +19,7 @@ public sealed partial class ClientResilience
     private readonly ResiliencePipeline _pipeline;
     private readonly ILogger _logger;
 
-    public ClientResilience(RetrySettings settings, TimeProvider timeProvider, ILogger? logger = null)
+    public ClientResilience(RetrySettings settings, TimeProvider timeProvider, ILogger? logger = null, ClientMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(timeProvider);
@@ -35,6 +35,7 @@ public sealed partial class ClientResilience
                 MaxDelay = settings.MaxDelay,
                 OnRetry = args =>
                 {
+                    metrics?.Retried(args.Context.OperationKey ?? "call");
                     LogRetry(_logger, args.Context.OperationKey ?? "call", args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message ?? "no result");
                     return ValueTask.CompletedTask;
                 },

@@ -35,19 +35,21 @@ public sealed partial class ClientWorker
     private const int StatisticsBatchSize = 200;
 
     private readonly Metadata _headers = [];
+    private readonly ClientMetrics? _metrics;
     private readonly Lock _heartbeatGate = new();
     private (long Round, ClientState State, CancellationTokenSource Task)? _current;
     private TimeSpan _heartbeatInterval = TimeSpan.FromSeconds(10);
     private string _sessionId = string.Empty;
 
-    public ClientWorker(ClientOptions options, TimeProvider? timeProvider = null, ILogger<ClientWorker>? logger = null)
+    public ClientWorker(ClientOptions options, TimeProvider? timeProvider = null, ILogger<ClientWorker>? logger = null, ClientMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _resilience = new ClientResilience(options.Retry, _timeProvider, _logger);
+        _metrics = metrics;
+        _resilience = new ClientResilience(options.Retry, _timeProvider, _logger, metrics);
         if (options.Token is not null)
         {
             _headers.Add("authorization", "Bearer " + options.Token);
@@ -303,6 +305,7 @@ public sealed partial class ClientWorker
         header.Moments.AddRange(moments);
         int attempts = 0;
         var reply = await _resilience.ExecuteAsync("SubmitUpdate", _options.CallTimeout, ct => UploadAsync(client, header, payload, ++attempts, ct), cancellationToken).ConfigureAwait(false);
+        _metrics?.Trained(report.Seconds, last.Loss, report.SamplesPerSecond, payload.Length);
         LogUploaded(_logger, _options.ClientId, task.Round, payload.Length, reply.Accepted, last.Loss);
     }
 

@@ -434,6 +434,11 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             _pending?.Dispose();
             StateDicts.DisposeAll([_globalState]);
             _global.Dispose();
+            if (_retired is { } retired)
+            {
+                StateDicts.DisposeAll([retired.State]);
+                retired.Model.Dispose();
+            }
         }
 
         _calibration?.Dispose();

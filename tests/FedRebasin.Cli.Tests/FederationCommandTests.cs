@@ -48,6 +48,49 @@ public sealed class FederationCommandTests : IDisposable
         Assert.Equal("mlp 784-32-10", model.Spec.Describe());
     }
 
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Client_WithMetricsPort_ServesPrometheusMetricsWhileItRuns()
+    {
+        int port = FreePort();
+        int metricsPort = FreePort();
+        string outDirectory = Path.Combine(_directory, "metrics-run");
+        var coordinator = Task.Run(() => CliRunner.Run("coordinator", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--rounds", "1", "--dataset", "synthetic", "--model", "mlp", "--hidden", "16", "--min-clients", "2", "--out", outDirectory));
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
+        var watched = Task.Run(() => CliRunner.Run("client", "--coordinator", $"http://127.0.0.1:{port}", "--client-id", "c0", "--dataset", "synthetic",
+            "--clients", "2", "--client", "0", "--metrics-port", metricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        // The round waits for a second client, so the first one is up and serving its metrics meanwhile.
+        using var http = new HttpClient();
+        string? text = null;
+        for (int i = 0; i < 100 && text is null; i++)
+        {
+            try
+            {
+                text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"), TestContext.Current.CancellationToken);
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+        }
+
+        var other = Task.Run(() => CliRunner.Run("client", "--coordinator", $"http://127.0.0.1:{port}", "--client-id", "c1", "--dataset", "synthetic", "--clients", "2", "--client", "1"));
+        await Task.WhenAll(coordinator, watched, other).WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
+
+        Assert.NotNull(text);
+        Assert.Contains("fedrebasin_client_rounds_trained_total", text, StringComparison.Ordinal);
+        Assert.Equal(0, (await watched).ExitCode);
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     [Theory]
     [InlineData("--coordinator must be an http", "client", "--coordinator", "127.0.0.1:1", "--client-id", "a")]
     [InlineData("give --rounds too", "coordinator", "--out", "x")]

@@ -31,6 +31,62 @@ public sealed class ClientWorkerIntegrationTests
     }
 
     [Fact]
+    public async Task RunAsync_WithMetrics_RecordsEachRoundsTraining()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var rounds = new List<long>();
+        var losses = new List<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        using var metrics = new ClientMetrics();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // Only this test creates client metrics in this process.
+            if (instrument.Meter.Name == ClientMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "fedrebasin.client.rounds.trained")
+            {
+                lock (rounds)
+                {
+                    rounds.Add(value);
+                }
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            if (instrument.Name == "fedrebasin.client.train.loss")
+            {
+                losses.Add(value);
+            }
+        });
+        listener.Start();
+        await using var coordinator = await LoopbackCoordinator.StartAsync(new Dictionary<string, string?> { ["Coordinator:MinClients"] = "1" });
+        var worker = new ClientWorker(new ClientOptions
+        {
+            CoordinatorAddress = coordinator.Address,
+            ClientId = "client-0",
+            Dataset = SyntheticData.Create(200, 1, 8, 8, 4, seed: 1),
+            Retry = new RetrySettings { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromMilliseconds(500) },
+        }, metrics: metrics);
+
+        long final = await worker.RunAsync(ct);
+        listener.RecordObservableInstruments();
+
+        Assert.Equal(2, final);
+        lock (rounds)
+        {
+            Assert.Equal(2, rounds.Count(v => v == 1));
+        }
+
+        Assert.Single(losses);
+        Assert.True(double.IsFinite(losses[0]) && losses[0] > 0);
+    }
+
+    [Fact]
     public async Task RunAsync_ThreeClientsTwoRounds_AllDoneAndCoordinatorDone()
     {
         var ct = TestContext.Current.CancellationToken;

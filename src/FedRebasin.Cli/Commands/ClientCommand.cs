@@ -21,9 +21,10 @@ internal static class ClientCommand
         var ca = new Option<string?>("--ca") { Description = "Trust only this PEM CA bundle for the coordinator's TLS certificate (default: the system's trust store). Needs an https:// --coordinator." };
         var cert = new Option<string?>("--cert") { Description = "PEM client certificate for mutual TLS (CN or a DNS SAN equal to --client-id); with --key." };
         var key = new Option<string?>("--key") { Description = "PEM private key of --cert." };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve this client's Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics." };
         var command = new Command("client", "Run a federation client: train on this client's split each round until the run is over.")
         {
-            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device, ca, cert, key,
+            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device, ca, cert, key, metricsPort,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -51,7 +52,14 @@ internal static class ClientCommand
                 ClientKeyPath = parse.GetValue(key),
             };
             options.Validate();
-            var worker = new ClientWorker(options);
+            int? port = parse.GetValue(metricsPort);
+            if (port is not (null or (>= 1 and <= 65535)))
+            {
+                throw new ArgumentException($"--metrics-port must be a port in [1, 65535], not {port}.");
+            }
+
+            await using var metrics = port is int p ? await ClientMetricsServer.StartAsync(p, cancellationToken) : null;
+            var worker = new ClientWorker(options, metrics: metrics?.Metrics);
             long finalRound = await worker.RunAsync(cancellationToken);
             output.WriteLine($"Client {options.ClientId}: the run is over (final round {finalRound}).");
             return ExitCodes.Success;
