@@ -81,6 +81,28 @@ public sealed partial class DeployFilesTests
         Assert.All(panels.SelectMany(p => p.GetProperty("targets").EnumerateArray()), t => Assert.Equal(uid, t.GetProperty("datasource").GetProperty("uid").GetString()));
     }
 
+    /// <summary>Every PromQL expression of the dashboard's panels and of the recording rules.</summary>
+    internal static IReadOnlyList<string> DashboardAndRecordingExpressions()
+    {
+        using var dashboard = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(DeployFolder(), "grafana", "dashboards", "fedrebasin.json")));
+        var expressions = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray())
+            .Select(t => t.GetProperty("expr").GetString()!)
+            .ToList();
+        foreach (var group in (YamlSequenceNode)Yaml("prometheus/rules.yml").Children[new YamlScalarNode("groups")])
+        {
+            foreach (var rule in (YamlSequenceNode)((YamlMappingNode)group).Children[new YamlScalarNode("rules")])
+            {
+                if (((YamlMappingNode)rule).Children.ContainsKey(new YamlScalarNode("record")))
+                {
+                    expressions.Add(Scalar(rule, "expr").Trim());
+                }
+            }
+        }
+
+        return expressions;
+    }
+
     /// <summary>The metric names the dashboard's expressions use (fedrebasin_..., without the histogram suffixes).</summary>
     internal static IReadOnlyList<string> DashboardMetricNames()
     {

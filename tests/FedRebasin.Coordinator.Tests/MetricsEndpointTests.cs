@@ -94,7 +94,7 @@ public sealed class MetricsEndpointTests : IDisposable
     }
 
     [Fact]
-    public async Task Prometheus_ScrapesTheCoordinator()
+    public async Task Prometheus_ScrapesTheCoordinator_AndEveryDashboardAndRecordingExpressionHasData()
     {
         Requirements.Require(File.Exists("/usr/bin/prometheus"), "prometheus (apt-get install prometheus)");
         int port = FreePort();
@@ -144,6 +144,15 @@ public sealed class MetricsEndpointTests : IDisposable
             }
 
             Assert.Equal(1.0, value);
+
+            // Every expression of the dashboard and of the recording rules returns data once rates have two samples.
+            await Task.Delay(TimeSpan.FromSeconds(3), Token);
+            foreach (string expression in DeployFilesTests.DashboardAndRecordingExpressions())
+            {
+                var uri = new Uri($"http://127.0.0.1:{prometheusPort}/api/v1/query?query={Uri.EscapeDataString(expression)}");
+                using var json = JsonDocument.Parse(await http.GetStringAsync(uri, Token));
+                Assert.True(json.RootElement.GetProperty("data").GetProperty("result").GetArrayLength() > 0, $"no data for: {expression}");
+            }
         }
         finally
         {
