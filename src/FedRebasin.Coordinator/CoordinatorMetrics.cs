@@ -27,6 +27,7 @@ internal sealed class CoordinatorMetrics : IDisposable
     private int _clients;
     private double _accuracy = double.NaN;
     private double _shadowAccuracy = double.NaN;
+    private IReadOnlyList<(string Group, double Gain, double IdentityFraction)> _groups = [];
 
     public CoordinatorMetrics(IMeterFactory? meterFactory = null)
     {
@@ -46,6 +47,8 @@ internal sealed class CoordinatorMetrics : IDisposable
         _meter.CreateObservableGauge("fedrebasin.clients.registered", () => Volatile.Read(ref _clients), "{client}", "Clients with a live session.");
         _meter.CreateObservableGauge("fedrebasin.model.accuracy", ReadAccuracy, description: "Test accuracy (0..1) of the published model on the coordinator's evaluation data.");
         _meter.CreateObservableGauge("fedrebasin.model.shadow_fedavg_accuracy", ReadShadowAccuracy, description: "Test accuracy of plain FedAvg of the same round's updates (the shadow beside the strategy).");
+        _meter.CreateObservableGauge("fedrebasin.alignment.identity_fraction", () => ReadGroups(g => g.IdentityFraction), description: "Per permutation group, the mean over the last round's clients of the units weight matching left in place (1 = no permutation).");
+        _meter.CreateObservableGauge("fedrebasin.alignment.gain", () => ReadGroups(g => g.Gain), description: "Per permutation group, the mean over the last round's clients of the matching objective's gain.");
     }
 
     /// <summary>Refusals so far by reason (a copy).</summary>
@@ -89,6 +92,16 @@ internal sealed class CoordinatorMetrics : IDisposable
     /// <summary>Counts model bytes received (in) or served (out).</summary>
     public void Transferred(string direction, long bytes) => _bytes.Add(bytes, new KeyValuePair<string, object?>("direction", direction));
 
+    /// <summary>The last round's alignment figures per permutation group (averaged over its clients).</summary>
+    public void SetAlignment(IReadOnlyList<(string Group, double Gain, double IdentityFraction)> groups)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        lock (_gate)
+        {
+            _groups = groups;
+        }
+    }
+
     public void SetRound(int round) => Volatile.Write(ref _round, round);
 
     public void SetClients(int clients) => Volatile.Write(ref _clients, clients);
@@ -103,6 +116,17 @@ internal sealed class CoordinatorMetrics : IDisposable
         }
 
         return double.IsNaN(value) ? [] : [new Measurement<double>(value)];
+    }
+
+    private IEnumerable<Measurement<double>> ReadGroups(Func<(string Group, double Gain, double IdentityFraction), double> value)
+    {
+        IReadOnlyList<(string Group, double Gain, double IdentityFraction)> groups;
+        lock (_gate)
+        {
+            groups = _groups;
+        }
+
+        return [.. groups.Select(g => new Measurement<double>(value(g), new KeyValuePair<string, object?>("group", g.Group)))];
     }
 
     private IEnumerable<Measurement<double>> ReadShadowAccuracy()

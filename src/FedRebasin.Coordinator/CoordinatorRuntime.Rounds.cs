@@ -429,6 +429,12 @@ internal sealed partial class CoordinatorRuntime
 
         LogRoundPublished(round, clients.Count, Current.Version);
         Metrics.RoundCompleted(summary.Seconds, summary.Accuracy, summary.ShadowFedAvgAccuracy);
+        if (aligned.Count > 0)
+        {
+            Metrics.SetAlignment([.. aligned.SelectMany(c => c.Groups)
+                .GroupBy(g => g.Name, StringComparer.Ordinal)
+                .Select(g => (g.Key, g.Average(x => x.Gain), g.Average(x => x.IdentityFraction)))]);
+        }
         Metrics.SetRound(round);
         Machine.CompleteAggregation(round);
         Machine.StartRoundIfReady();
