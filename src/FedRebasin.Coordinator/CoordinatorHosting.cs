@@ -39,6 +39,9 @@ public static class CoordinatorHosting
         return services;
     }
 
+    /// <summary>The name of the coordinator's meter (for exporters outside the coordinator's own host).</summary>
+    public const string CoordinatorMeterName = CoordinatorMetrics.MeterName;
+
     /// <summary>
     /// For a process that only serves the coordinator (the CLI's <c>coordinator</c> command, a pod): makes glibc give
     /// freed model-sized blocks back to the system (a fixed mmap threshold), so the working set follows the models held

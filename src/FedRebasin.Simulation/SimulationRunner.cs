@@ -26,7 +26,11 @@ public static class SimulationRunner
 {
     /// <summary>Runs every strategy in turn and returns the results (also written to the output folder by <see cref="SimulationReport"/>).</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
-    public static async Task<SimulationResult> RunAsync(SimulationOptions options, IProgress<SimulationProgress>? progress, CancellationToken cancellationToken)
+    /// <param name="options">What to run.</param>
+    /// <param name="progress">Told after each round; may be null.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    /// <param name="clientMetrics">Instruments every client worker records into (the one-box run shares one set); may be null.</param>
+    public static async Task<SimulationResult> RunAsync(SimulationOptions options, IProgress<SimulationProgress>? progress, CancellationToken cancellationToken, ClientMetrics? clientMetrics = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -35,7 +39,7 @@ public static class SimulationRunner
         var runs = new List<StrategyResult>();
         for (int i = 0; i < options.Strategies.Count; i++)
         {
-            runs.Add(await RunStrategyAsync(options, train, options.Strategies[i], i, progress, cancellationToken).ConfigureAwait(false));
+            runs.Add(await RunStrategyAsync(options, train, options.Strategies[i], i, progress, clientMetrics, cancellationToken).ConfigureAwait(false));
         }
 
         long peak;
@@ -48,7 +52,7 @@ public static class SimulationRunner
     }
 
     private static async Task<StrategyResult> RunStrategyAsync(
-        SimulationOptions options, ImageDataset train, StrategySpec strategy, int index, IProgress<SimulationProgress>? progress, CancellationToken cancellationToken)
+        SimulationOptions options, ImageDataset train, StrategySpec strategy, int index, IProgress<SimulationProgress>? progress, ClientMetrics? clientMetrics, CancellationToken cancellationToken)
     {
         string name = strategy.ToString();
         string folder = Path.Combine(Path.GetFullPath(options.OutputDirectory), SimulationReport.FolderName(strategy), "checkpoints");
@@ -64,7 +68,7 @@ public static class SimulationRunner
         using var slots = new SemaphoreSlim(options.MaxConcurrentClients, options.MaxConcurrentClients);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var workers = Enumerable.Range(0, options.Clients)
-            .Select(i => Task.Run(() => new ClientWorker(ClientSettings(options, train, server.Address, slots, i)).RunAsync(stop.Token), stop.Token))
+            .Select(i => Task.Run(() => new ClientWorker(ClientSettings(options, train, server.Address, slots, i), metrics: clientMetrics).RunAsync(stop.Token), stop.Token))
             .ToList();
         var run = server.Run;
         var done = run.WaitUntilDoneAsync(stop.Token);

@@ -84,6 +84,38 @@ public sealed class FederationCommandTests : IDisposable
         Assert.Equal(0, (await watched).ExitCode);
     }
 
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Simulate_WithMetricsPort_ServesCoordinatorAndClientMetricsWhileItRuns()
+    {
+        int metricsPort = FreePort();
+        var run = Task.Run(() => CliRunner.Run("simulate", "--dataset", "synthetic", "--hidden", "16", "--clients", "3", "--rounds", "3",
+            "--strategies", "fedavg,wm", "--eval-examples", "200", "--out", Path.Combine(_directory, "sim"),
+            "--metrics-port", metricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+        using var http = new HttpClient();
+        string text = string.Empty;
+        for (int i = 0; i < 300 && !run.IsCompleted && !(text.Contains("fedrebasin_rounds_completed_total", StringComparison.Ordinal) && text.Contains("fedrebasin_client_rounds_trained_total", StringComparison.Ordinal)); i++)
+        {
+            try
+            {
+                text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"), TestContext.Current.CancellationToken);
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        var result = await run.WaitAsync(TimeSpan.FromMinutes(3), TestContext.Current.CancellationToken);
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        Assert.Contains("fedrebasin_rounds_completed_total", text, StringComparison.Ordinal);
+        Assert.Contains("fedrebasin_client_rounds_trained_total", text, StringComparison.Ordinal);
+    }
+
     private static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);

@@ -58,7 +58,7 @@ internal static class ClientCommand
                 throw new ArgumentException($"--metrics-port must be a port in [1, 65535], not {port}.");
             }
 
-            await using var metrics = port is int p ? await ClientMetricsServer.StartAsync(p, cancellationToken) : null;
+            await using var metrics = port is int p ? await MetricsServer.StartAsync(p, [ClientMetrics.MeterName], cancellationToken) : null;
             var worker = new ClientWorker(options, metrics: metrics?.Metrics);
             long finalRound = await worker.RunAsync(cancellationToken);
             output.WriteLine($"Client {options.ClientId}: the run is over (final round {finalRound}).");

@@ -30,10 +30,11 @@ internal static class SimulateCommand
         var repairTargets = new Option<string>("--repair-targets") { Description = "How clients' moments become repair targets: pool (one population over all clients' data) or mix (REPAIR's weighted mean of stds).", DefaultValueFactory = _ => defaults.RepairTargets };
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
         var device = CommonOptions.Device();
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve the coordinators' and clients' Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics while the simulation runs." };
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, outDir,
+            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -77,7 +78,17 @@ internal static class SimulateCommand
             var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Round == 0
                 ? string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: starting the coordinator and {options.Clients} clients")
                 : string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: round {p.Round}/{p.Rounds}, test accuracy {p.Accuracy:P2}")));
-            var result = await SimulationRunner.RunAsync(options, progress, cancellationToken);
+            int? port = parse.GetValue(metricsPort);
+            if (port is not (null or (>= 1 and <= 65535)))
+            {
+                throw new ArgumentException($"--metrics-port must be a port in [1, 65535], not {port}.");
+            }
+
+            // The coordinators run one after another in this process; one listener exports them and the clients.
+            await using var metrics = port is int p
+                ? await MetricsServer.StartAsync(p, [Coordinator.CoordinatorHosting.CoordinatorMeterName, Client.ClientMetrics.MeterName], cancellationToken)
+                : null;
+            var result = await SimulationRunner.RunAsync(options, progress, cancellationToken, metrics?.Metrics);
             var files = SimulationReport.Write(result);
 
             var table = new Table().AddColumns("strategy", "final accuracy", "best accuracy", "vs FedAvg of the same updates (points)", "seconds");

@@ -9,12 +9,15 @@ using OpenTelemetry.Metrics;
 
 namespace FedRebasin.Cli;
 
-/// <summary>A plain HTTP/1.1 listener serving a client's <c>/metrics</c> for Prometheus (OpenTelemetry exporter).</summary>
-internal sealed class ClientMetricsServer : IAsyncDisposable
+/// <summary>
+/// A plain HTTP/1.1 listener serving <c>/metrics</c> for Prometheus (OpenTelemetry exporter) for the meters named at
+/// start: a client's, or in <c>simulate</c> the in-process coordinators' and clients' together.
+/// </summary>
+internal sealed class MetricsServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private ClientMetricsServer(WebApplication app)
+    private MetricsServer(WebApplication app)
     {
         _app = app;
         Metrics = app.Services.GetRequiredService<ClientMetrics>();
@@ -23,18 +26,18 @@ internal sealed class ClientMetricsServer : IAsyncDisposable
     /// <summary>The client's instruments, exported by this server.</summary>
     public ClientMetrics Metrics { get; }
 
-    public static async Task<ClientMetricsServer> StartAsync(int port, CancellationToken cancellationToken)
+    public static async Task<MetricsServer> StartAsync(int port, IReadOnlyList<string> meters, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Any, port, l => l.Protocols = HttpProtocols.Http1));
         builder.Services.AddMetrics();
         builder.Services.AddSingleton(provider => new ClientMetrics(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(ClientMetrics.MeterName).AddPrometheusExporter());
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter([.. meters]).AddPrometheusExporter());
         var app = builder.Build();
         app.MapPrometheusScrapingEndpoint();
         await app.StartAsync(cancellationToken);
-        return new ClientMetricsServer(app);
+        return new MetricsServer(app);
     }
 
     public async ValueTask DisposeAsync()
