@@ -90,23 +90,23 @@ public static class ModelRegistry
     /// <summary>
     /// Builds a freshly initialised model on <paramref name="device"/> (CPU when null). With a seed, the initial
     /// weights are a function of the seed alone (PyTorch's default initialisers drawn from torch's global
-    /// generator, seeded under a lock so concurrent builds cannot interleave).
+    /// generator, seeded under a lock that every build takes, so concurrent builds cannot interleave).
     /// </summary>
     public static ClassifierModel Create(ModelSpec spec, torch.Device? device = null, long? seed = null)
     {
         Validate(spec, "model");
         TorchNativeLoader.EnsureLoaded();
         ClassifierModel model;
-        if (seed is { } s)
+        // Unseeded builds draw from the same global generator, so they take the lock too: otherwise a concurrent
+        // unseeded build (e.g. a model made only to load weights into) would consume draws between another thread's
+        // manual_seed and its initialisation, and that seeded model would differ from run to run.
+        lock (s_seedGate)
         {
-            lock (s_seedGate)
+            if (seed is { } s)
             {
                 torch.random.manual_seed(s);
-                model = Build(spec);
             }
-        }
-        else
-        {
+
             model = Build(spec);
         }
 

@@ -90,8 +90,10 @@ public class RunningWeightedSumMemoryTests
     public void AddAndMean_LeaveNoTemporaries()
     {
         // Arrange
-        var a = new Dictionary<string, Tensor> { ["w"] = randn(4, 3), ["n"] = tensor(1L) };
-        var b = new Dictionary<string, Tensor> { ["w"] = randn(4, 3), ["n"] = tensor(1L) };
+        // A private generator: the global one is shared with seeded model builds in parallel tests.
+        using var generator = new TorchSharp.torch.Generator(5);
+        var a = new Dictionary<string, Tensor> { ["w"] = randn([4, 3], generator: generator), ["n"] = tensor(1L) };
+        var b = new Dictionary<string, Tensor> { ["w"] = randn([4, 3], generator: generator), ["n"] = tensor(1L) };
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
         // Act
