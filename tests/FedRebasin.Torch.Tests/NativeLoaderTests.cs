@@ -109,6 +109,35 @@ public class NativeLoaderTests
         }
     }
 
+    [Theory]
+    [InlineData(null, null, "AVX2")]
+    [InlineData("", "", "AVX2")]
+    [InlineData("ALL", null, "ALL")]
+    [InlineData(null, "AVX512_CORE", "AVX512_CORE")]
+    [InlineData("SSE41", "ALL", "SSE41")]
+    public void ChooseCap_UserValueWins_ElseAvx2(string? dnnl, string? onednn, string expected)
+    {
+        Assert.Equal(expected, OneDnnIsaCap.ChooseCap(dnnl, onednn));
+    }
+
+    [Fact]
+    public void EnsureLoaded_OnLinuxX64_CapIsInTheNativeEnvironment()
+    {
+        // Act
+        var report = TorchNativeLoader.EnsureLoaded();
+
+        // Assert: what native code (oneDNN) reads is the cap the report names.
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+        {
+            Assert.Null(report.OneDnnMaxCpuIsa);
+            return;
+        }
+
+        Assert.NotNull(report.OneDnnMaxCpuIsa);
+        string? native = OneDnnIsaCap.ReadNative(OneDnnIsaCap.Variable) ?? OneDnnIsaCap.ReadNative(OneDnnIsaCap.NewVariable);
+        Assert.Equal(report.OneDnnMaxCpuIsa, native);
+    }
+
     /// <summary>Builds the smallest ELF64 file with a string table and a version-needs section.</summary>
     private static class TinyElf
     {

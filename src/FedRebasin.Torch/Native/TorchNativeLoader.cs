@@ -21,7 +21,11 @@ public enum TorchLoadOutcome
 /// <param name="Outcome">What was done.</param>
 /// <param name="MissingVersions">Versions the library needs that the system libstdc++ lacks (empty when none).</param>
 /// <param name="LibraryPath">The library TorchSharp uses: the patched copy, or the original.</param>
-public sealed record TorchLoadReport(TorchLoadOutcome Outcome, IReadOnlyList<string> MissingVersions, string? LibraryPath);
+public sealed record TorchLoadReport(TorchLoadOutcome Outcome, IReadOnlyList<string> MissingVersions, string? LibraryPath)
+{
+    /// <summary>The oneDNN instruction-set cap in effect (see <see cref="OneDnnIsaCap"/>); null where none applies.</summary>
+    public string? OneDnnMaxCpuIsa { get; init; }
+}
 
 /// <summary>
 /// Makes TorchSharp's native library load on Linux systems whose libstdc++ is older than the one it was built
@@ -29,7 +33,8 @@ public sealed record TorchLoadReport(TorchLoadOutcome Outcome, IReadOnlyList<str
 /// Where the system libstdc++ lacks a needed version, a copy of <c>libLibTorchSharp.so</c> with that version
 /// marked weak is written to a cache folder (never the NuGet cache or the build output), loaded, and handed to
 /// TorchSharp through a DllImport resolver. The load uses <c>RTLD_NOW</c>, so a symbol that is really missing
-/// still fails loudly. Call <see cref="EnsureLoaded"/> before the first use of <c>torch</c>.
+/// still fails loudly. It also caps oneDNN's instruction set (<see cref="OneDnnIsaCap"/>), which must happen before
+/// the first convolution. Call <see cref="EnsureLoaded"/> before the first use of <c>torch</c>.
 /// </summary>
 public static class TorchNativeLoader
 {
@@ -51,7 +56,13 @@ public static class TorchNativeLoader
     {
         lock (s_gate)
         {
-            return s_report ??= Prepare();
+            if (s_report is null)
+            {
+                string? isaCap = OneDnnIsaCap.Apply();
+                s_report = Prepare() with { OneDnnMaxCpuIsa = isaCap };
+            }
+
+            return s_report;
         }
     }
 
