@@ -62,6 +62,6 @@ public static class CliApplication
     private static bool IsUserError(Exception e) => e is ArgumentException or FormatException or DatasetNotFoundException
         or DataFormatException or SafeTensorsFormatException or ModelFileException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or IOException
-        or FedRebasin.Models.Permutations.PermutationSpecException or Microsoft.Extensions.Options.OptionsValidationException
+        or FedRebasin.Models.Permutations.PermutationSpecException or FedRebasin.Training.TrainingDivergedException or Microsoft.Extensions.Options.OptionsValidationException
         or Grpc.Core.RpcException; // e.g. a client refused by the coordinator (token, certificate) or a failed TLS handshake
 }

@@ -120,3 +120,19 @@ public static class Trainer
         }
     }
 }
+
+/// <summary>Training produced a non-finite loss: the weights are not worth keeping.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message)
+{
+    /// <summary>Throws when the last epoch's loss of <paramref name="report"/> is not finite.</summary>
+    public static void ThrowIfDiverged(TrainingReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        if (report.Epochs.FirstOrDefault(e => !double.IsFinite(e.Loss)) is { } epoch)
+        {
+            throw new TrainingDivergedException(
+                $"training diverged: the mean loss of epoch {epoch.Epoch} is {epoch.Loss}; no model was saved. " +
+                "Lower --lr (or use --optimizer adam); on a CPU with AVX-512, check that DNNL_MAX_CPU_ISA is not set above AVX2 (docs/TORCHSHARP-LOADING.md).");
+        }
+    }
+}

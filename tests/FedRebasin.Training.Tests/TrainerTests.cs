@@ -57,6 +57,39 @@ public class TrainerTests
     }
 
     [Fact]
+    public void ThrowIfDiverged_NaNWeight_NamesTheEpochAndTheCure()
+    {
+        // Arrange: one NaN weight makes every loss NaN, as a diverged run or a broken kernel would.
+        using var train = TensorData.From(s_train);
+        using var model = ModelRegistry.Create(SmallMlp, seed: 2);
+        using (TorchSharp.torch.no_grad())
+        {
+            model.state_dict()["0.weight"][0, 0] = float.NaN;
+        }
+
+        var report = Trainer.Train(model, train, new TrainingOptions { Epochs = 1, BatchSize = 100 }, cancellationToken: TestContext.Current.CancellationToken);
+
+        // Act
+        var error = Assert.Throws<TrainingDivergedException>(() => TrainingDivergedException.ThrowIfDiverged(report));
+
+        // Assert
+        Assert.Contains("epoch 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--lr", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ThrowIfDiverged_FiniteRun_DoesNothing()
+    {
+        using var train = TensorData.From(s_train);
+        using var model = ModelRegistry.Create(SmallMlp, seed: 2);
+        var report = Trainer.Train(model, train, new TrainingOptions { Epochs = 1, BatchSize = 100 }, cancellationToken: TestContext.Current.CancellationToken);
+
+        TrainingDivergedException.ThrowIfDiverged(report);
+
+        Assert.True(double.IsFinite(report.Epochs[0].Loss));
+    }
+
+    [Fact]
     public void Train_DifferentBatchOrderSeed_GivesDifferentWeights()
     {
         using var train = TensorData.From(s_train);
