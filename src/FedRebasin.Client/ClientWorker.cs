@@ -243,6 +243,12 @@ public sealed partial class ClientWorker
             {
                 LogHeartbeatFailed(_logger, _options.ClientId, e.StatusCode);
             }
+            catch (Exception e)
+            {
+                // Anything else (a transport fault surfacing outside RpcException) must not end the loop: a worker
+                // without heartbeats looks dead to the coordinator, which drops it from the round.
+                LogHeartbeatError(_logger, _options.ClientId, e.GetType().Name, e.Message);
+            }
         }
     }
 
@@ -496,6 +502,9 @@ public sealed partial class ClientWorker
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Client {ClientId}: heartbeat failed ({Code})")]
     private static partial void LogHeartbeatFailed(ILogger logger, string clientId, StatusCode code);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Client {ClientId}: heartbeat failed unexpectedly ({Type}: {Detail}); beating on")]
+    private static partial void LogHeartbeatError(ILogger logger, string clientId, string type, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Client {ClientId}: statistics for round {Round} sent ({Examples} examples)")]
     private static partial void LogStatisticsSent(ILogger logger, string clientId, long round, int examples);

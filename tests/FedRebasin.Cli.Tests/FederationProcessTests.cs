@@ -61,12 +61,15 @@ public sealed class FederationProcessTests : IDisposable
         int secondExit = await second.WaitForExitAsync(TimeSpan.FromMinutes(4), ct);
         var clientExits = await Task.WhenAll(clients.Select(c => c.WaitForExitAsync(TimeSpan.FromMinutes(1), ct)));
 
-        Assert.True(secondExit == 0, second.Output);
+        // On failure, show every process: a stuck round is usually explained by one client's log.
+        string everything = $"--- first coordinator\n{first.Output}\n--- second coordinator\n{second.Output}\n" +
+            string.Join('\n', clients.Select((c, i) => $"--- client c{i}\n{c.Output}"));
+        Assert.True(secondExit == 0, everything);
         Assert.Contains($"Resumed run {runId} after round {roundAtKill}", second.Output, StringComparison.Ordinal);
         Assert.Contains($"Run done after round {Rounds}", second.Output, StringComparison.Ordinal);
         for (int i = 0; i < clients.Length; i++)
         {
-            Assert.True(clientExits[i] == 0, clients[i].Output);
+            Assert.True(clientExits[i] == 0, everything);
             Assert.Contains($"the run is over (final round {Rounds})", clients[i].Output, StringComparison.Ordinal);
         }
 
