@@ -120,6 +120,13 @@ public sealed class CoordinatorOptions
 
     /// <summary>Test data for server-side evaluation of every published model (and of plain FedAvg beside it); none when null.</summary>
     public CoordinatorDataOptions? Evaluation { get; set; }
+
+    /// <summary>
+    /// With <see cref="Evaluation"/> data, also evaluate every accepted update, so each round reports its merge barrier
+    /// (the merged model's loss minus the sample-weighted mean loss of the client models it came from). Costs one
+    /// evaluation per update; off, the barrier is not reported.
+    /// </summary>
+    public bool EvaluateUpdates { get; set; } = true;
 }
 
 /// <summary>A data set the coordinator reads: a catalog name, its folder and how many examples to use.</summary>

@@ -16,6 +16,13 @@ namespace FedRebasin.Coordinator;
 /// <param name="IdentityFraction">Mean over clients and permutation groups of the units weight matching left in place (1 = no permutation; NaN when not aligned).</param>
 /// <param name="AlignmentGain">Mean relative gain of the matching objective, (after − before)/|before| (NaN when not aligned).</param>
 /// <param name="Repair">"none", "calibration", "statistics" or "skipped".</param>
+/// <param name="ClientModelsLoss">Sample-weighted mean test loss of the merged client models themselves (NaN unless updates are evaluated).</param>
+/// <param name="ClientModelsAccuracy">Their sample-weighted mean test accuracy.</param>
+/// <param name="LossBarrier">The merge barrier: <see cref="Loss"/> − <see cref="ClientModelsLoss"/> (positive: the merge is worse than its parts).</param>
+/// <param name="AccuracyBarrier"><see cref="ClientModelsAccuracy"/> − <see cref="Accuracy"/> (positive: accuracy lost by merging).</param>
+/// <param name="RepairPointsCorrected">Repair points corrected (BatchNorm layers reset for bn-reset).</param>
+/// <param name="VarianceRatioBefore">Mean merged/target channel-variance ratio before repair (calibration repair only; else NaN).</param>
+/// <param name="VarianceRatioAfter">The same after repair.</param>
 public sealed record RoundSummary(
     int Round,
     int Clients,
@@ -29,7 +36,14 @@ public sealed record RoundSummary(
     long ModelBytes,
     double IdentityFraction,
     double AlignmentGain,
-    string Repair);
+    string Repair,
+    double ClientModelsLoss = double.NaN,
+    double ClientModelsAccuracy = double.NaN,
+    double LossBarrier = double.NaN,
+    double AccuracyBarrier = double.NaN,
+    int RepairPointsCorrected = 0,
+    double VarianceRatioBefore = double.NaN,
+    double VarianceRatioAfter = double.NaN);
 
 /// <summary>What a host (the CLI) needs to know about the run: whether it is over, and the current global model.</summary>
 public sealed class CoordinatorRun

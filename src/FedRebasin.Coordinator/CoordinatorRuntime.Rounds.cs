@@ -296,7 +296,11 @@ internal sealed partial class CoordinatorRuntime
             var report = Repairer.Apply(candidate, targets, mode, calibration.Batches);
             Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             int corrected = mode == RepairMode.BnReset ? report.BatchNormLayersReset : report.Points.Count(p => p.Corrected);
-            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(mode), "calibration", corrected, 0, string.Create(CultureInfo.InvariantCulture, $"{calibration.Count} examples, {report.CalibrationPasses} passes")), shadow);
+            var measured = report.Points.Where(p => double.IsFinite(p.VarianceRatioBefore) && double.IsFinite(p.VarianceRatioAfter)).ToList();
+            Finish(round, candidate, clients, new RoundRepair(
+                RepairModes.ToName(mode), "calibration", corrected, 0, string.Create(CultureInfo.InvariantCulture, $"{calibration.Count} examples, {report.CalibrationPasses} passes"),
+                measured.Count > 0 ? measured.Average(p => p.VarianceRatioBefore) : double.NaN,
+                measured.Count > 0 ? measured.Average(p => p.VarianceRatioAfter) : double.NaN), shadow);
         }
         else
         {
@@ -378,6 +382,7 @@ internal sealed partial class CoordinatorRuntime
         var rounds = new RoundCheckpoint(round, [.. history, new CompletedRound(round, snapshot.Participants, snapshot.Responded, snapshot.Dropped, completedAt)]);
         (ClassifierModel Model, Dictionary<string, Tensor> State)? retired;
         double clientSeconds;
+        ClientModelEvaluations clientModels;
         lock (_gate)
         {
             // The state replaced now may still be read by a validation that started before; it is freed one round later.
@@ -389,6 +394,8 @@ internal sealed partial class CoordinatorRuntime
             Publish(round.ToString(CultureInfo.InvariantCulture), bytes, makeCurrent: true);
             LastEvaluation = evaluation ?? LastEvaluation;
             clientSeconds = _clientSecondsInRound;
+            clientModels = _clientModels;
+            _clientModels = ClientModelEvaluations.None;
             _updatesInRound = 0;
             _clientSecondsInRound = 0;
         }
@@ -421,14 +428,21 @@ internal sealed partial class CoordinatorRuntime
             bytes.Length,
             aligned.Count > 0 ? aligned.Average(c => c.Groups.Count > 0 ? c.Groups.Average(g => g.IdentityFraction) : 1.0) : double.NaN,
             aligned.Count > 0 ? aligned.Average(c => (c.ObjectiveAfter - c.ObjectiveBefore) / Math.Max(Math.Abs(c.ObjectiveBefore), double.Epsilon)) : double.NaN,
-            repair?.Source ?? "none");
+            repair?.Source ?? "none",
+            clientModels.MeanLoss,
+            clientModels.MeanAccuracy,
+            (evaluation?.Loss ?? double.NaN) - clientModels.MeanLoss,
+            clientModels.MeanAccuracy - (evaluation?.Accuracy ?? double.NaN),
+            repair?.PointsCorrected ?? 0,
+            repair?.VarianceRatioBefore ?? double.NaN,
+            repair?.VarianceRatioAfter ?? double.NaN);
         lock (_gate)
         {
             _completedRounds.Add(summary);
         }
 
         LogRoundPublished(round, clients.Count, Current.Version);
-        Metrics.RoundCompleted(summary.Seconds, summary.Accuracy, summary.ShadowFedAvgAccuracy);
+        Metrics.RoundCompleted(summary, Strategy.ToString());
         if (aligned.Count > 0)
         {
             Metrics.SetAlignment([.. aligned.SelectMany(c => c.Groups)

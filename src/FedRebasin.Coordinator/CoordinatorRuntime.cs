@@ -54,6 +54,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     private RoundAggregator? _aggregator;
     private int _updatesInRound;
     private double _clientSecondsInRound;
+    private ClientModelEvaluations _clientModels = ClientModelEvaluations.None;
     private bool _disposed;
 
     public CoordinatorRuntime(IOptions<CoordinatorOptions> options, TimeProvider timeProvider, ILogger<CoordinatorRuntime> logger, CoordinatorMetrics metrics)
@@ -101,6 +102,12 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
 
         Machine.EventOccurred += OnRoundEvent;
+        Metrics.ObserveRun(() =>
+        {
+            var snapshot = Machine.Snapshot;
+            bool open = snapshot.Phase is RoundPhase.Training or RoundPhase.Aggregating or RoundPhase.Statistics;
+            return (snapshot.Phase, open ? snapshot.Participants.Count : 0);
+        });
         _globalState = SnapshotState(_global);
         _validator = NewValidator();
         int completed = Machine.Snapshot.CompletedRounds;
@@ -343,6 +350,8 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         bool closed;
         using (var update = result.Update)
         {
+            // Outside the fold gate: uploads evaluate in parallel; the figure only counts once the update is accepted.
+            var updateEvaluation = EvaluateUpdate(update);
             lock (_foldGate)
             {
                 RoundAggregator aggregator;
@@ -373,6 +382,10 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                 {
                     _updatesInRound++;
                     _clientSecondsInRound += update.Metrics.GetValueOrDefault("seconds") is double seconds && double.IsFinite(seconds) && seconds > 0 ? seconds : 0;
+                    if (updateEvaluation is { } evaluated)
+                    {
+                        _clientModels = _clientModels.Add(evaluated, update.SampleCount);
+                    }
                     closed = Machine.Snapshot.Phase == RoundPhase.Aggregating;
                 }
             }
@@ -495,6 +508,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
                 _aggregator = null;
                 _updatesInRound = 0;
                 _clientSecondsInRound = 0;
+                _clientModels = ClientModelEvaluations.None;
             }
 
             previous = _changed;
@@ -596,6 +610,21 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
 
         return dataset;
+    }
+
+    /// <summary>The update's own loss and accuracy on the evaluation data (for the merge barrier), or null when not measured.</summary>
+    private Evaluation? EvaluateUpdate(ValidatedUpdate update)
+    {
+        if (_evaluation is null || !Options.EvaluateUpdates)
+        {
+            return null;
+        }
+
+        var evaluating = System.Diagnostics.Stopwatch.StartNew();
+        using var model = BuildModel(_global.Spec, update.State, $"update of {update.ClientId}");
+        var result = Evaluator.Evaluate(model, _evaluation);
+        Metrics.Stage("evaluate_update", evaluating.Elapsed.TotalSeconds);
+        return result;
     }
 
     private static ClassifierModel BuildModel(ModelSpec spec, IReadOnlyDictionary<string, Tensor> state, string source)

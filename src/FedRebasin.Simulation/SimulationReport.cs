@@ -88,17 +88,17 @@ public static class SimulationReport
         return written;
     }
 
-    /// <summary>Per round: accuracy, loss, the plain-FedAvg shadow, time, bytes moved, alignment figures, repair.</summary>
+    /// <summary>Per round: accuracy, loss, the plain-FedAvg shadow, time, bytes moved, alignment figures, repair, the merge barrier.</summary>
     public static string ToCsv(IReadOnlyList<RoundSummary> rounds)
     {
         ArgumentNullException.ThrowIfNull(rounds);
-        var text = new StringBuilder("round,clients,accuracy,loss,shadow_fedavg_accuracy,shadow_fedavg_loss,seconds,client_training_seconds,bytes_moved,identity_fraction,alignment_gain,repair\n");
+        var text = new StringBuilder("round,clients,accuracy,loss,shadow_fedavg_accuracy,shadow_fedavg_loss,seconds,client_training_seconds,bytes_moved,identity_fraction,alignment_gain,repair,client_models_loss,client_models_accuracy,loss_barrier,accuracy_barrier,repair_points_corrected,variance_ratio_before,variance_ratio_after\n");
         foreach (var r in rounds)
         {
             // Every participant downloads the model and uploads one of the same size.
             long moved = 2L * r.Clients * r.ModelBytes;
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{r.ClientTrainingSeconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair}\n"));
+                $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{r.ClientTrainingSeconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair},{r.ClientModelsLoss:R},{r.ClientModelsAccuracy:R},{r.LossBarrier:R},{r.AccuracyBarrier:R},{r.RepairPointsCorrected},{r.VarianceRatioBefore:R},{r.VarianceRatioAfter:R}\n"));
         }
 
         return text.ToString();

@@ -86,6 +86,10 @@ public sealed class MetricsEndpointTests : IDisposable
         Assert.True(HasSeries(text, "fedrebasin_merge_stage_duration_seconds_bucket", "stage=\"average\""), text);
         Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"in\""), text);
         Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"out\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_run_state", "state=\"training\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_model_accuracy", "model=\"shadow_fedavg\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_model_loss", "strategy=\"wm\""), text);
+        Assert.Contains("fedrebasin_merge_loss_barrier ", text, StringComparison.Ordinal);
         Assert.NotNull(onGrpcPort);
         // Every metric the Grafana dashboard queries is exported (histogram families by their _sum/_count/_bucket series).
         Assert.All(DeployFilesTests.DashboardMetricNames(), name => Assert.Contains(name, text, StringComparison.Ordinal));

@@ -24,7 +24,7 @@ public sealed class SimulationOptionsTests
     {
         var rounds = new[]
         {
-            new RoundSummary(1, 4, 400, 0.5, 1.25, 0.45, 1.5, 2.0, 1.25, 1000, 1.0, 0.0, "statistics"),
+            new RoundSummary(1, 4, 400, 0.5, 1.25, 0.45, 1.5, 2.0, 1.25, 1000, 1.0, 0.0, "calibration", 1.0, 0.625, 0.25, 0.125, 6, 0.5, 1.0),
             new RoundSummary(2, 3, 300, 0.625, 1.0, 0.6, 1.1, 1.5, 0.75, 1000, double.NaN, double.NaN, "none"),
         };
 
@@ -32,8 +32,9 @@ public sealed class SimulationOptionsTests
 
         Assert.Equal(3, lines.Length);
         Assert.StartsWith("round,clients,accuracy,loss,", lines[0], StringComparison.Ordinal);
-        Assert.Equal("1,4,0.5,1.25,0.45,1.5,2,1.25,8000,1,0,statistics", lines[1]);
-        Assert.Equal("2,3,0.625,1,0.6,1.1,1.5,0.75,6000,NaN,NaN,none", lines[2]);
+        Assert.EndsWith(",repair,client_models_loss,client_models_accuracy,loss_barrier,accuracy_barrier,repair_points_corrected,variance_ratio_before,variance_ratio_after", lines[0], StringComparison.Ordinal);
+        Assert.Equal("1,4,0.5,1.25,0.45,1.5,2,1.25,8000,1,0,calibration,1,0.625,0.25,0.125,6,0.5,1", lines[1]);
+        Assert.Equal("2,3,0.625,1,0.6,1.1,1.5,0.75,6000,NaN,NaN,none,NaN,NaN,NaN,NaN,0,NaN,NaN", lines[2]);
     }
 }
 
@@ -70,6 +71,14 @@ public sealed class SimulationRunTests : IDisposable
         Assert.All(result.Runs.SelectMany(r => r.Rounds), x => Assert.InRange(x.Accuracy, 0.0, 1.0));
         Assert.All(result.Runs.SelectMany(r => r.Rounds), x => Assert.Equal(3, x.Clients));
         Assert.Equal("statistics", result.Runs[1].Rounds[0].Repair);
+        // Every update was evaluated, so each round reports its merge barrier against the client models it merged.
+        Assert.All(result.Runs.SelectMany(r => r.Rounds), x =>
+        {
+            Assert.True(double.IsFinite(x.ClientModelsLoss), $"round {x.Round}: client models' loss {x.ClientModelsLoss}");
+            Assert.Equal(x.Loss - x.ClientModelsLoss, x.LossBarrier, 12);
+            Assert.Equal(x.ClientModelsAccuracy - x.Accuracy, x.AccuracyBarrier, 12);
+        });
+        Assert.True(result.Runs[1].Rounds[0].RepairPointsCorrected > 0);
         Assert.Contains(progress, p => p.Strategy == "wm+repair" && p.Round == 2);
         using var json = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(_folder, "a", "results.json"), TestContext.Current.CancellationToken));
         Assert.Equal(2, json.RootElement.GetProperty("strategies").GetArrayLength());

@@ -40,7 +40,9 @@ internal sealed record RoundEvaluation(double Accuracy, double Loss, double Shad
 /// <param name="PointsCorrected">Repair points corrected.</param>
 /// <param name="StatisticsAnswers">Clients whose statistics were pooled (statistics source only).</param>
 /// <param name="Note">Why it was skipped, or other detail.</param>
-internal sealed record RoundRepair(string Mode, string Source, int PointsCorrected, int StatisticsAnswers, string Note);
+/// <param name="VarianceRatioBefore">Mean over repair points of the merged model's channel variance over the target's, before repair (below 1: variance collapse); NaN unless measured on calibration data.</param>
+/// <param name="VarianceRatioAfter">The same after repair; NaN unless measured on calibration data.</param>
+internal sealed record RoundRepair(string Mode, string Source, int PointsCorrected, int StatisticsAnswers, string Note, double VarianceRatioBefore = double.NaN, double VarianceRatioAfter = double.NaN);
 
 /// <summary>
 /// The audit record of one round (<c>audit/round-NNNN.json</c>): which clients were merged with which averaging weight
