@@ -250,7 +250,6 @@ public sealed class PyTorchMergeTests : IDisposable
     }
 }
 
-[Collection(SerialConvolutionTraining.Name)]
 public sealed class BatchNormMergeTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-bnmerge-").FullName;
@@ -263,13 +262,15 @@ public sealed class BatchNormMergeTests : IDisposable
     [InlineData("wm", "repair")]
     public void Merge_BatchNormModels_WritesValidReport(string method, string repair)
     {
-        // Arrange: two small BatchNorm ResNets.
+        // Arrange: two small BatchNorm ResNets, each trained by a CLI process of its own. In this test process, under
+        // the assembly's parallel load, BatchNorm backward passes on a reused thread-pool thread have returned NaN
+        // gradients (a fresh thread in the same process was fine; docs/TORCHSHARP-LOADING.md); users run train as a process.
         var paths = new List<string>();
         foreach (int seed in new[] { 1, 2 })
         {
             string path = Path.Combine(_directory, $"r{seed}.safetensors");
-            var train = CliRunner.Run("train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
-            Assert.True(train.ExitCode == 0, train.Error + ConvolutionProbe.Describe());
+            var train = CliRunner.RunProcess(TimeSpan.FromMinutes(3), "train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+            Assert.True(train.ExitCode == 0, train.Error);
             paths.Add(path);
         }
 
@@ -331,63 +332,5 @@ public sealed class InterpolateCommandTests : IDisposable
 
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("--align must be none or wm", error, StringComparison.Ordinal);
-    }
-}
-
-/// <summary>
-/// Runs its tests alone, after the parallel ones. Under this assembly's parallel load, BatchNorm ResNet training
-/// through the CLI has twice turned NaN from the first epoch in one test process (every test of the class, never in
-/// a process of its own); until that is understood, these trainings do not share the process's CPUs.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class SerialConvolutionTraining
-{
-    public const string Name = "Serial convolution training";
-}
-
-/// <summary>
-/// What the process's convolutions do right now, for the message of a failed BatchNorm training: on this thread and on
-/// a new one, forward and backward of ResNet-20 (BatchNorm and no norm) on random input, counting non-finite values.
-/// </summary>
-internal static class ConvolutionProbe
-{
-    public static string Describe()
-    {
-        var text = new System.Text.StringBuilder("\nprobe: ");
-        text.Append(System.Globalization.CultureInfo.InvariantCulture, $"DNNL_MAX_CPU_ISA(native)={FedRebasin.Torch.Native.OneDnnIsaCap.ReadNative("DNNL_MAX_CPU_ISA")} threads={TorchSharp.torch.get_num_threads()} interop={TorchSharp.torch.get_num_interop_threads()} grad={TorchSharp.torch.is_grad_enabled()}; ");
-        foreach (var norm in new[] { NormKind.Batch, NormKind.None })
-        {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{norm} here: {Probe(norm)}; ");
-            string other = string.Empty;
-            var thread = new Thread(() => other = Probe(norm));
-            thread.Start();
-            thread.Join();
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"{norm} new thread: {other}; ");
-        }
-
-        return text.ToString();
-    }
-
-    private static string Probe(NormKind norm)
-    {
-        try
-        {
-            using var scope = TorchSharp.torch.NewDisposeScope();
-            var spec = ModelRegistry.DefaultSpec("resnet20", 1, 28, 28, 10, widthMultiplier: 0.25, norm: norm);
-            using var model = ModelRegistry.Create(spec, seed: 1);
-            var generator = new TorchSharp.torch.Generator(7);
-            var input = TorchSharp.torch.randn([32, 1, 28, 28], generator: generator);
-            var target = TorchSharp.torch.randint(0, 10, [32], generator: generator);
-            var output = model.call(input);
-            var loss = TorchSharp.torch.nn.functional.cross_entropy(output, target);
-            loss.backward();
-            int badGrads = model.named_parameters().Count(p => p.parameter.grad is { } g && !g.isfinite().all().item<bool>());
-            string firstBad = model.named_parameters().FirstOrDefault(p => p.parameter.grad is { } g && !g.isfinite().all().item<bool>()).name ?? "-";
-            return $"output finite {output.isfinite().all().item<bool>()}, loss {loss.item<float>()}, non-finite grads {badGrads} (first {firstBad})";
-        }
-        catch (Exception e)
-        {
-            return $"{e.GetType().Name}: {e.Message}";
-        }
     }
 }
