@@ -120,7 +120,7 @@ public sealed class PropertyTests
                 // Overwrite a few bytes anywhere.
                 for (int i = 0; i < m.Count; i++)
                 {
-                    bytes[(m.Position + (i * 7919)) % bytes.Length] ^= (byte)(m.Value | 1);
+                    bytes[(int)((m.Position + (i * 7919L)) % bytes.Length)] ^= (byte)(m.Value | 1);
                 }
 
                 return bytes;
@@ -139,7 +139,7 @@ public sealed class PropertyTests
                 // Replace header characters with JSON-significant ones.
                 for (int i = 0; i < m.Count; i++)
                 {
-                    int position = 8 + ((m.Position + (i * 31)) % Math.Max(1, headerEnd - 8));
+                    int position = 8 + (int)((m.Position + (i * 31L)) % Math.Max(1, headerEnd - 8));
                     if (position < bytes.Length)
                     {
                         bytes[position] = s_jsonBytes[(m.Value + i) % s_jsonBytes.Length];
