@@ -262,14 +262,15 @@ public sealed class BatchNormMergeTests : IDisposable
     [InlineData("wm", "repair")]
     public void Merge_BatchNormModels_WritesValidReport(string method, string repair)
     {
-        // Arrange: two small BatchNorm ResNets, each trained by a CLI process of its own. In this test process, under
-        // the assembly's parallel load, BatchNorm backward passes on a reused thread-pool thread have returned NaN
-        // gradients (a fresh thread in the same process was fine; docs/TORCHSHARP-LOADING.md); users run train as a process.
+        // Arrange: two small BatchNorm ResNets, each trained by a CLI process of its own on a tenth of the data. Under
+        // the test suite's load, LibTorch's BatchNorm backward has now and then returned NaN gradients (an open
+        // problem, docs/TORCHSHARP-LOADING.md); this test is about merging BatchNorm models, so it keeps its training
+        // short (fewer backward passes) and out of this busy process.
         var paths = new List<string>();
         foreach (int seed in new[] { 1, 2 })
         {
             string path = Path.Combine(_directory, $"r{seed}.safetensors");
-            var train = CliRunner.RunProcess(TimeSpan.FromMinutes(3), "train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+            var train = CliRunner.RunProcess(TimeSpan.FromMinutes(3), "train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--partition", "iid", "--clients", "10", "--client", "0", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
             Assert.True(train.ExitCode == 0, train.Error);
             paths.Add(path);
         }
