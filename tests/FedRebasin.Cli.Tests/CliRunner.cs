@@ -16,14 +16,7 @@ internal static class CliRunner
     /// <summary>Runs the CLI next to this assembly as a process of its own, as users run it; killed after <paramref name="timeout"/>.</summary>
     public static (int ExitCode, string Output, string Error) RunProcess(TimeSpan timeout, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fedrebasin.dll"));
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
+        using var process = Process.Start(ProcessStart(args))!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
@@ -34,5 +27,18 @@ internal static class CliRunner
         }
 
         return (process.ExitCode, output.Result, error.Result);
+    }
+
+    /// <summary><c>dotnet fedrebasin.dll ARGS</c> (the CLI next to this assembly) with its output redirected.</summary>
+    public static ProcessStartInfo ProcessStart(IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fedrebasin.dll"));
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return info;
     }
 }

@@ -168,13 +168,7 @@ public sealed class FederationProcessTests : IDisposable
 
         public static CliProcess Start(string[] args, IReadOnlyDictionary<string, string> environment)
         {
-            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fedrebasin.dll"));
-            foreach (string arg in args)
-            {
-                info.ArgumentList.Add(arg);
-            }
-
+            var info = CliRunner.ProcessStart(args);
             foreach (var (key, value) in environment)
             {
                 info.Environment[key] = value;
