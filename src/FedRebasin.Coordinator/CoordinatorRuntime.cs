@@ -593,11 +593,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             return null;
         }
 
-        var dataset = LoadFitting(data, DataSplit.Test, spec, "Evaluation");
-        int[] order = [.. Enumerable.Range(0, dataset.Count)];
-        new Random(seed).Shuffle(order);
-        int[] chosen = [.. order.Take(Math.Min(data.Examples, dataset.Count)).Order()];
-        return TensorData.From(dataset, chosen, CPU);
+        return TensorData.Sample(LoadFitting(data, DataSplit.Test, spec, "Evaluation"), data.Examples, seed, CPU);
     }
 
     private static ImageDataset LoadFitting(CoordinatorDataOptions data, DataSplit split, ModelSpec spec, string setting)

@@ -65,6 +65,12 @@ public sealed record SimulationOptions
     /// <summary>Compute device of the clients: auto, cpu, cuda.</summary>
     public string Device { get; init; } = "cpu";
 
+    /// <summary>
+    /// One-shot merging instead of rounds: every client trains its own model from its own initialisation for
+    /// <see cref="LocalEpochs"/> epochs and the models are merged once (<see cref="OneShotRunner"/>).
+    /// </summary>
+    public bool OneShot { get; init; }
+
     /// <summary>Folder for settings, results, CSV files, plots and the coordinators' checkpoints.</summary>
     public string OutputDirectory { get; init; } = "simulation";
 
@@ -83,7 +89,7 @@ public sealed record SimulationOptions
 
         Check(DatasetCatalog.KnownNames.Contains(Dataset), "--dataset", Dataset, $"must be one of {string.Join(", ", DatasetCatalog.KnownNames)}");
         Check(ModelRegistry.Names.Contains(Model), "--model", Model, $"must be one of {string.Join(", ", ModelRegistry.Names)}");
-        Check(Clients >= 1, "--clients", Clients, "must be at least 1");
+        Check(Clients >= (OneShot ? 2 : 1), "--clients", Clients, OneShot ? "must be at least 2 for --one-shot (a merge needs two models)" : "must be at least 1");
         Check(PartitionSpec.TryParse(Partition, out _), "--partition", Partition, "must be iid, dirichlet:A or shards:K");
         Check(FractionPerRound > 0 && FractionPerRound <= 1, "--fraction", FractionPerRound, "must be in (0, 1]");
         Check(Rounds >= 1, "--rounds", Rounds, "must be at least 1");

@@ -36,7 +36,8 @@ public sealed record SimulationResult(SimulationOptions Options, IReadOnlyList<S
 /// </summary>
 public static class SimulationReport
 {
-    private static readonly JsonSerializerOptions s_json = new()
+    /// <summary>How settings and results are written (snake_case, strategies by their compact names, NaN allowed).</summary>
+    internal static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -58,16 +59,14 @@ public static class SimulationReport
         string folder = Path.GetFullPath(result.Options.OutputDirectory);
         Directory.CreateDirectory(folder);
         var written = new List<string>();
-        string settings = Path.Combine(folder, "settings.json");
-        File.WriteAllBytes(settings, JsonSerializer.SerializeToUtf8Bytes(result.Options, s_json));
-        written.Add(settings);
+        WriteSettings(result.Options, written);
         string results = Path.Combine(folder, "results.json");
         File.WriteAllBytes(results, JsonSerializer.SerializeToUtf8Bytes(new
         {
             seconds = result.Seconds,
             peak_working_set_bytes = result.PeakWorkingSetBytes,
             strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, rounds = r.Rounds }),
-        }, s_json));
+        }, Json));
         written.Add(results);
         foreach (var run in result.Runs)
         {
@@ -86,6 +85,14 @@ public static class SimulationReport
             [("final", [.. result.Runs.Select(r => r.FinalAccuracy)]), ("best", [.. result.Runs.Select(r => r.BestAccuracy)])]);
         written.Add(final);
         return written;
+    }
+
+    /// <summary>Writes <c>settings.json</c> into the output folder and adds its path to <paramref name="written"/>.</summary>
+    internal static void WriteSettings(SimulationOptions options, List<string> written)
+    {
+        string settings = Path.Combine(Path.GetFullPath(options.OutputDirectory), "settings.json");
+        File.WriteAllBytes(settings, JsonSerializer.SerializeToUtf8Bytes(options, Json));
+        written.Add(settings);
     }
 
     /// <summary>Per round: accuracy, loss, the plain-FedAvg shadow, time, bytes moved, alignment figures, repair, the merge barrier.</summary>
@@ -118,9 +125,9 @@ public static class SimulationReport
                 r.Seconds.ToString("0", CultureInfo.InvariantCulture)))];
     }
 
-    private static string Percent(double value) => double.IsNaN(value) ? "-" : value.ToString("P2", CultureInfo.InvariantCulture);
+    internal static string Percent(double value) => double.IsNaN(value) ? "-" : value.ToString("P2", CultureInfo.InvariantCulture);
 
-    private static string Points(double value) => double.IsNaN(value) ? "-" : (value * 100).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);
+    internal static string Points(double value) => double.IsNaN(value) ? "-" : (value * 100).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);
 
     /// <summary>Writes strategies by their compact names.</summary>
     private sealed class StrategyNameConverter : JsonConverter<StrategySpec>

@@ -35,11 +35,7 @@ public sealed class CalibrationData : IDisposable
 
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
 
-        var random = new Random(seed);
-        int[] order = Enumerable.Range(0, train.Count).ToArray();
-        random.Shuffle(order);
-        int[] chosen = order.Take(Math.Min(examples, train.Count)).Order().ToArray();
-        return new CalibrationData(TensorData.From(train, chosen, device), batchSize);
+        return new CalibrationData(TensorData.Sample(train, examples, seed, device), batchSize);
     }
 
     /// <summary>The same batches, in the same order, every time it is enumerated.</summary>

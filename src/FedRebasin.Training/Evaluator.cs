@@ -50,4 +50,56 @@ public static class Evaluator
             model.train(wasTraining);
         }
     }
+
+    /// <summary>
+    /// Loss and accuracy of the ensemble of <paramref name="models"/>: the mean of their softmax probabilities
+    /// (the usual upper bar for a merge of independently trained models; it costs N forward passes per example).
+    /// The loss is the cross-entropy of the averaged probabilities. Restores each model's train/eval mode.
+    /// </summary>
+    /// <exception cref="ArgumentException">No models.</exception>
+    public static Evaluation EvaluateEnsemble(IReadOnlyList<ClassifierModel> models, TensorData data, int batchSize = DefaultBatchSize)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        if (models.Count == 0)
+        {
+            throw new ArgumentException("An ensemble needs at least one model.", nameof(models));
+        }
+
+        bool[] wasTraining = [.. models.Select(m => m.training)];
+        try
+        {
+            foreach (var model in models)
+            {
+                model.eval();
+            }
+
+            using var noGrad = no_grad();
+            double lossSum = 0;
+            long correct = 0;
+            int n = data.Count;
+            for (int start = 0; start < n; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                int length = Math.Min(batchSize, n - start);
+                var x = data.Features.narrow(0, start, length);
+                var y = data.Labels.narrow(0, start, length);
+                // log of the mean probability = logsumexp over models of log-softmax, minus log N (stable).
+                var logProbabilities = stack([.. models.Select(m => nn.functional.log_softmax(m.call(x), 1))]);
+                var mixed = logProbabilities.logsumexp(0).sub(Math.Log(models.Count));
+                lossSum += nn.functional.nll_loss(mixed, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += mixed.argmax(1).eq(y).sum().item<long>();
+            }
+
+            return n == 0 ? new Evaluation(double.NaN, double.NaN, 0) : new Evaluation(lossSum / n, (double)correct / n, n);
+        }
+        finally
+        {
+            for (int i = 0; i < models.Count; i++)
+            {
+                models[i].train(wasTraining[i]);
+            }
+        }
+    }
 }

@@ -53,6 +53,18 @@ public sealed class TensorData : IDisposable
         return new TensorData(featureTensor, labelTensor, dataset.ClassCount);
     }
 
+    /// <summary>
+    /// Copies <paramref name="examples"/> examples of <paramref name="dataset"/> (all when it has fewer) drawn by
+    /// <paramref name="seed"/>, kept in the data set's order: the same arguments give the same sample.
+    /// </summary>
+    public static TensorData Sample(ImageDataset dataset, int examples, int seed, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        int[] order = [.. Enumerable.Range(0, dataset.Count)];
+        new Random(seed).Shuffle(order);
+        return From(dataset, [.. order.Take(Math.Min(examples, dataset.Count)).Order()], device);
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

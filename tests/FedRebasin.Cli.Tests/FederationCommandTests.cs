@@ -116,6 +116,25 @@ public sealed class FederationCommandTests : IDisposable
         Assert.Contains("fedrebasin_client_rounds_trained_total", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    [Trait("Category", "Integration")]
+    public void Simulate_OneShot_PrintsTheRankingAgainstBestSingleAndEnsemble()
+    {
+        string folder = Path.Combine(_directory, "one-shot");
+
+        var result = CliRunner.Run("simulate", "--dataset", "synthetic", "--hidden", "16", "--clients", "3", "--local-epochs", "1",
+            "--strategies", "fedavg,wm", "--eval-examples", "200", "--one-shot", "--out", folder);
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        foreach (string row in new[] { "fedavg", "wm", "mergemany", "best-single", "best single client", "ensemble", "client-mean" })
+        {
+            Assert.Contains(row, result.Output, StringComparison.Ordinal);
+        }
+
+        Assert.True(File.Exists(Path.Combine(folder, "one-shot.csv")));
+        Assert.True(File.Exists(Path.Combine(folder, "interpolation.png")));
+    }
+
     private static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);

@@ -112,3 +112,112 @@ public sealed class SimulationRunTests : IDisposable
         }
     }
 }
+
+/// <summary>One-shot merging on the catalog's synthetic data: real training from separate initialisations, real merges.</summary>
+[Trait("Category", "Integration")]
+public sealed class OneShotRunTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("fedrebasin-oneshot-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private SimulationOptions Small(string name) => new()
+    {
+        Dataset = "synthetic",
+        Hidden = [32],
+        Clients = 3,
+        Partition = "dirichlet:0.5",
+        LocalEpochs = 1,
+        Strategies = [StrategySpec.FedAvg, StrategySpec.Parse("wm+repair")],
+        Seed = 5,
+        EvaluationExamples = 500,
+        CalibrationExamples = 300,
+        OneShot = true,
+        OutputDirectory = Path.Combine(_folder, name),
+    };
+
+    [Fact]
+    public async Task RunAsync_MergesOnce_ComparesWithBestSingleAndEnsemble_WritesFiles()
+    {
+        var lines = new List<string>();
+        var result = await OneShotRunner.RunAsync(Small("a"), new Lines(lines), TestContext.Current.CancellationToken);
+        var files = OneShotReport.Write(result);
+
+        Assert.Equal(["fedavg", "wm+repair", "mergemany+repair", "best-single", "client-mean", "ensemble"], result.Methods.Select(m => m.Name));
+        Assert.Equal(3, result.Clients.Count);
+        Assert.Equal(3, result.Clients.Select(c => c.InitialSeed).Distinct().Count());
+        Assert.All(result.Methods, m => Assert.InRange(m.Accuracy, 0.0, 1.0));
+        Assert.Equal(result.Clients.Max(c => c.Accuracy), result.BestSingle.Accuracy);
+        Assert.Equal(result.Clients.Average(c => c.Accuracy), result.Methods.Single(m => m.Kind == OneShotKind.ClientMean).Accuracy, 12);
+        var wm = result.Methods.Single(m => m.Name == "wm+repair");
+        // The reference of weight matching is the client with the most examples.
+        Assert.Equal(result.Clients.MaxBy(c => c.Examples)!.Index, wm.ReferenceClient);
+        Assert.InRange(wm.IdentityFraction, 0.0, 1.0);
+        Assert.True(wm.RepairPointsCorrected > 0);
+        Assert.True(result.Methods.Single(m => m.Name == "mergemany+repair").MergeManyRounds >= 1);
+        Assert.Null(result.Methods.Single(m => m.Name == "fedavg").ReferenceClient);
+        Assert.Equal(300, result.CalibrationExamples);
+        Assert.NotEmpty(result.Groups);
+        // Interpolation: the endpoints of both curves are the two client models themselves.
+        var curve = result.Interpolation!;
+        var from = result.Clients[curve.From];
+        var to = result.Clients[curve.To];
+        Assert.Equal(from.Accuracy, curve.Naive.Accuracy[0], 12);
+        Assert.Equal(to.Accuracy, curve.Naive.Accuracy[^1], 12);
+        Assert.Equal(to.Accuracy, curve.Aligned.Accuracy[^1], 12);
+        Assert.Equal(3, lines.Count(l => l.StartsWith("client ", StringComparison.Ordinal)));
+
+        foreach (string name in new[] { "settings.json", "results.json", "one-shot.csv", "one-shot-accuracy.png", "interpolation.png", "alignment-gain.png" })
+        {
+            Assert.Contains(Path.Combine(Path.GetFullPath(Small("a").OutputDirectory), name), files);
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(_folder, "a", "results.json")));
+        Assert.Equal("one-shot", json.RootElement.GetProperty("mode").GetString());
+        Assert.Equal(6, json.RootElement.GetProperty("methods").GetArrayLength());
+        Assert.Equal(7, File.ReadAllLines(Path.Combine(_folder, "a", "one-shot.csv")).Length);
+        var ranking = OneShotReport.Ranking(result);
+        Assert.Equal(6, ranking.Count);
+    }
+
+    [Fact]
+    public async Task RunAsync_SameSeedTwice_SameNumbers()
+    {
+        var options = Small("b") with { MaxConcurrentClients = 3 };
+        var first = await OneShotRunner.RunAsync(options, null, TestContext.Current.CancellationToken);
+        var second = await OneShotRunner.RunAsync(options with { MaxConcurrentClients = 1 }, null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(first.Methods.Select(m => (m.Name, m.Accuracy, m.Loss)), second.Methods.Select(m => (m.Name, m.Accuracy, m.Loss)));
+        Assert.Equal(first.Clients.Select(c => c.TrainingLoss), second.Clients.Select(c => c.TrainingLoss));
+    }
+
+    [Fact]
+    public void Validate_OneShotWithOneClient_Refused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Small("c") with { Clients = 1 }).Validate());
+
+        Assert.Contains("--clients", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--one-shot", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MergePlan_EveryStrategy_ThenMergeManyTwinsOfTheAligned()
+    {
+        var options = Small("d") with { Strategies = StrategySpec.ParseList("fedavg,wm,wm+rescale,fedavg+repair,wm+median") };
+
+        var plan = OneShotRunner.MergePlan(options);
+
+        Assert.Equal(["fedavg", "wm", "wm+rescale", "fedavg+repair", "wm+median", "mergemany", "mergemany+rescale", "mergemany+median"], plan.Select(p => p.Name));
+    }
+
+    private sealed class Lines(List<string> lines) : IProgress<string>
+    {
+        public void Report(string value)
+        {
+            lock (lines)
+            {
+                lines.Add(value);
+            }
+        }
+    }
+}

@@ -147,6 +147,43 @@ public class TrainerTests
         Assert.Equal(accuracy, result.Accuracy, 10);
     }
 
+    [Fact]
+    public void EvaluateEnsemble_AveragesProbabilitiesNotLogits()
+    {
+        using var scope = NewDisposeScope();
+        using var a = ModelRegistry.Create(SmallMlp, seed: 4);
+        using var b = ModelRegistry.Create(SmallMlp, seed: 5);
+        using var test = TensorData.From(s_test);
+
+        var result = Evaluator.EvaluateEnsemble([a, b], test, batchSize: 64);
+
+        a.eval();
+        b.eval();
+        using var noGrad = no_grad();
+        var probabilities = nn.functional.softmax(a.call(test.Features), 1).add(nn.functional.softmax(b.call(test.Features), 1)).div(2);
+        var labelProbability = probabilities.gather(1, test.Labels.unsqueeze(1)).squeeze(1);
+        double loss = labelProbability.log().neg().to_type(ScalarType.Float64).mean().item<double>();
+        double accuracy = probabilities.argmax(1).eq(test.Labels).to_type(ScalarType.Float64).mean().item<double>();
+        Assert.Equal(loss, result.Loss, 5);
+        Assert.Equal(accuracy, result.Accuracy, 10);
+        // -log of a mean is at most the mean of the -logs: the ensemble's loss never exceeds its members' mean loss.
+        Assert.True(result.Loss <= (Evaluator.Evaluate(a, test).Loss + Evaluator.Evaluate(b, test).Loss) / 2 + 1e-6);
+    }
+
+    [Fact]
+    public void EvaluateEnsemble_OfOneModel_IsTheModel()
+    {
+        using var model = ModelRegistry.Create(SmallMlp, seed: 6);
+        using var test = TensorData.From(s_test);
+
+        var alone = Evaluator.Evaluate(model, test);
+        var ensemble = Evaluator.EvaluateEnsemble([model], test);
+
+        Assert.Equal(alone.Loss, ensemble.Loss, 5);
+        Assert.Equal(alone.Accuracy, ensemble.Accuracy, 12);
+        Assert.Throws<ArgumentException>(() => Evaluator.EvaluateEnsemble([], test));
+    }
+
     [Theory]
     [InlineData(ScheduleKind.Constant, 100, 0.1)]
     [InlineData(ScheduleKind.Cosine, 0, 0.1)]

@@ -31,10 +31,11 @@ internal static class SimulateCommand
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
         var device = CommonOptions.Device();
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve the coordinators' and clients' Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics while the simulation runs." };
+        var oneShot = new Option<bool>("--one-shot") { Description = "Instead of rounds: every client trains its own model from its own initialisation for --local-epochs epochs, then the models are merged once with each strategy and MergeMany and compared with the best single client and the ensemble." };
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, outDir,
+            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -70,9 +71,15 @@ internal static class SimulateCommand
                 RepairTargets = parse.GetValue(repairTargets)!,
                 EvaluationExamples = parse.GetValue(evalExamples),
                 Device = parse.GetValue(device)!,
+                OneShot = parse.GetValue(oneShot),
                 OutputDirectory = parse.GetValue(outDir)!,
             };
             options.Validate();
+            if (options.OneShot)
+            {
+                return await RunOneShotAsync(ui, options, cancellationToken);
+            }
+
             ui.Line(string.Create(CultureInfo.InvariantCulture,
                 $"Simulating {options.Clients} clients ({options.Partition}) on {options.Dataset}, {options.Rounds} rounds of {options.LocalEpochs} local epoch(s), strategies {string.Join(", ", options.Strategies)}."));
             var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Round == 0
@@ -104,5 +111,32 @@ internal static class SimulateCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static async Task<int> RunOneShotAsync(ConsoleUi ui, SimulationOptions options, CancellationToken cancellationToken)
+    {
+        ui.Line(string.Create(CultureInfo.InvariantCulture,
+            $"One-shot merging: {options.Clients} clients ({options.Partition}) on {options.Dataset}, each trained {options.LocalEpochs} epoch(s) from its own initialisation, then merged with {string.Join(", ", options.Strategies)} and MergeMany."));
+        // Clients report from their own training threads.
+        var gate = new object();
+        var result = await OneShotRunner.RunAsync(options, new SynchronousProgress<string>(line =>
+        {
+            lock (gate)
+            {
+                ui.Line(line);
+            }
+        }), cancellationToken);
+        var files = OneShotReport.Write(result);
+        var table = new Table().AddColumns("method", "test accuracy", "test loss", "vs best single (points)", "vs ensemble (points)", "merge seconds");
+        foreach (var row in OneShotReport.Ranking(result))
+        {
+            table.AddRow(Markup.Escape(row.Method), row.Accuracy, row.Loss, row.VsBestSingle, row.VsEnsemble, row.Seconds);
+        }
+
+        ui.Line(string.Empty);
+        ui.Console.Write(table);
+        ui.Line(string.Create(CultureInfo.InvariantCulture,
+            $"{result.Seconds:0} s in all, peak working set {result.PeakWorkingSetBytes / (1024.0 * 1024.0):0} MiB. Best single client is the oracle pick by test accuracy. Results: {Path.Combine(options.OutputDirectory, "results.json")}; plots: {string.Join(", ", files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))}"));
+        return ExitCodes.Success;
     }
 }
