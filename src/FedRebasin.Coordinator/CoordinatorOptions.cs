@@ -36,6 +36,9 @@ public sealed class CoordinatorOptions
     /// <summary>See <see cref="Federation.Rounds.RoundSettings.GracePeriod"/>.</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Attempts of one round before the run stops as failed (see <see cref="Federation.Rounds.RoundSettings.MaxAttempts"/>); 0 retries without end.</summary>
+    public int MaxRoundAttempts { get; set; }
+
     /// <summary>How long GetTask holds before answering WaitTask.</summary>
     public TimeSpan PollWindow { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -235,6 +238,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.AvailabilityTimeout > TimeSpan.Zero, nameof(options.AvailabilityTimeout), options.AvailabilityTimeout, "must be positive");
         Check(options.TrainingDeadline > TimeSpan.Zero, nameof(options.TrainingDeadline), options.TrainingDeadline, "must be positive");
         Check(options.GracePeriod >= TimeSpan.Zero, nameof(options.GracePeriod), options.GracePeriod, "must not be negative");
+        Check(options.MaxRoundAttempts >= 0, nameof(options.MaxRoundAttempts), options.MaxRoundAttempts, "must not be negative (0: no limit)");
         Check(options.PollWindow >= TimeSpan.Zero, nameof(options.PollWindow), options.PollWindow, "must not be negative");
         Check(options.HeartbeatInterval > TimeSpan.Zero, nameof(options.HeartbeatInterval), options.HeartbeatInterval, "must be positive");
         Check(options.TickInterval > TimeSpan.Zero, nameof(options.TickInterval), options.TickInterval, "must be positive");
@@ -292,7 +296,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         {
             Check(training.LocalEpochs > 0, "Training:LocalEpochs", training.LocalEpochs, "must be positive");
             Check(training.BatchSize > 0, "Training:BatchSize", training.BatchSize, "must be positive");
-            Check(training.LearningRate > 0 && double.IsFinite(training.LearningRate), "Training:LearningRate", training.LearningRate, "must be positive and finite");
+            Check(training.LearningRate > 0 && training.LearningRate <= Training.TrainingOptions.MaxLearningRate, "Training:LearningRate", training.LearningRate, "must be in (0, 10] (clients refuse larger ones)");
             Check(training.Optimizer is "sgd" or "adam", "Training:Optimizer", training.Optimizer, "must be sgd or adam");
             Check(training.Momentum >= 0 && training.Momentum < 1, "Training:Momentum", training.Momentum, "must be in [0, 1)");
             Check(training.WeightDecay >= 0, "Training:WeightDecay", training.WeightDecay, "must not be negative");

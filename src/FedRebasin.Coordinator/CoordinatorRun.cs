@@ -55,8 +55,11 @@ public sealed class CoordinatorRun
         _runtime = runtime;
     }
 
-    /// <summary>Whether every configured round is complete.</summary>
+    /// <summary>Whether the run is over: every configured round is complete, or it gave up on a round (<see cref="StopReason"/>).</summary>
     public bool IsDone => _runtime.Machine.Snapshot.Phase == RoundPhase.Done;
+
+    /// <summary>Why the run stopped before its last round (a round abandoned Coordinator:MaxRoundAttempts times), or null.</summary>
+    public string? StopReason => _runtime.Machine.Snapshot.StopReason;
 
     /// <summary>The current round (the last completed one once the run is done).</summary>
     public int Round => _runtime.Machine.Snapshot.Round;
@@ -76,15 +79,26 @@ public sealed class CoordinatorRun
     /// <summary>Why the run stopped early (closing a round failed), or null.</summary>
     public Exception? Failure => _runtime.Failure;
 
-    /// <summary>Completes when the run is done; throws when <paramref name="cancellationToken"/> fires or the run failed.</summary>
-    /// <exception cref="InvalidOperationException">Closing a round failed; the inner exception says why.</exception>
+    /// <summary>Completes when every round is done; throws when <paramref name="cancellationToken"/> fires or the run failed.</summary>
+    /// <exception cref="InvalidOperationException">Closing a round failed (the inner exception says why), or the run gave up on a round.</exception>
     public async Task WaitUntilDoneAsync(CancellationToken cancellationToken)
     {
-        while (!IsDone)
+        while (true)
         {
             if (_runtime.Failure is { } failure)
             {
                 throw new InvalidOperationException($"The run stopped: {failure.Message}", failure);
+            }
+
+            var snapshot = _runtime.Machine.Snapshot;
+            if (snapshot.StopReason is { } reason)
+            {
+                throw new InvalidOperationException($"The run stopped: {reason}.");
+            }
+
+            if (snapshot.Phase == RoundPhase.Done)
+            {
+                return;
             }
 
             // Round events complete Changed; the delay is a safety net in case a change is missed.

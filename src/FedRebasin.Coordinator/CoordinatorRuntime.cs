@@ -79,6 +79,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             AvailabilityTimeout = Options.AvailabilityTimeout,
             TrainingDeadline = Options.TrainingDeadline,
             GracePeriod = Options.GracePeriod,
+            MaxAttempts = Options.MaxRoundAttempts == 0 ? null : Options.MaxRoundAttempts,
             Seed = Options.Seed,
         };
 

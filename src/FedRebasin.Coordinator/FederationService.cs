@@ -303,7 +303,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         {
             RunId = _runtime.RunId,
             Round = snapshot.Round,
-            State = _runtime.Failure is not null ? RunState.Failed : snapshot.Phase switch
+            State = _runtime.Failure is not null || snapshot.StopReason is not null ? RunState.Failed : snapshot.Phase switch
             {
                 RoundPhase.WaitingForClients => RunState.WaitingForClients,
                 RoundPhase.Training => RunState.Training,

@@ -95,7 +95,7 @@ public sealed record SimulationOptions
         Check(Rounds >= 1, "--rounds", Rounds, "must be at least 1");
         Check(LocalEpochs >= 1, "--local-epochs", LocalEpochs, "must be at least 1");
         Check(BatchSize >= 1, "--batch-size", BatchSize, "must be at least 1");
-        Check(LearningRate > 0 && double.IsFinite(LearningRate), "--lr", LearningRate, "must be positive");
+        Check(LearningRate > 0 && LearningRate <= Training.TrainingOptions.MaxLearningRate, "--lr", LearningRate, "must be in (0, 10]");
         Check(Strategies.Count >= 1, "--strategies", Strategies.Count, "must name at least one strategy");
         Check(Strategies.Distinct().Count() == Strategies.Count, "--strategies", string.Join(",", Strategies), "must not repeat a strategy");
         Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");

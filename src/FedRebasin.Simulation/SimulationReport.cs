@@ -13,7 +13,8 @@ namespace FedRebasin.Simulation;
 /// <param name="Rounds">Per round, what the coordinator published.</param>
 /// <param name="Seconds">Wall time of the whole run.</param>
 /// <param name="CheckpointDirectory">The coordinator's checkpoints and audit records.</param>
-public sealed record StrategyResult(string Strategy, IReadOnlyList<RoundSummary> Rounds, double Seconds, string CheckpointDirectory)
+/// <param name="Failure">Why the run stopped before its last round (a round abandoned repeatedly, e.g. every client's training diverged); null when it completed.</param>
+public sealed record StrategyResult(string Strategy, IReadOnlyList<RoundSummary> Rounds, double Seconds, string CheckpointDirectory, string? Failure = null)
 {
     /// <summary>Test accuracy after the last round.</summary>
     public double FinalAccuracy => Rounds.Count > 0 ? Rounds[^1].Accuracy : double.NaN;
@@ -65,7 +66,7 @@ public static class SimulationReport
         {
             seconds = result.Seconds,
             peak_working_set_bytes = result.PeakWorkingSetBytes,
-            strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, rounds = r.Rounds }),
+            strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, failure = r.Failure, rounds = r.Rounds }),
         }, Json));
         written.Add(results);
         foreach (var run in result.Runs)
@@ -111,15 +112,16 @@ public static class SimulationReport
         return text.ToString();
     }
 
-    /// <summary>The strategies ranked by final accuracy, as rows of text (strategy, final, best, vs FedAvg shadow, seconds).</summary>
+    /// <summary>The strategies ranked by final accuracy (runs that stopped early last), as rows of text (strategy, final, best, vs FedAvg shadow, seconds).</summary>
     public static IReadOnlyList<(string Strategy, string Final, string Best, string ShadowGap, string Seconds)> Ranking(SimulationResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         return [.. result.Runs
-            .OrderByDescending(r => double.IsNaN(r.FinalAccuracy) ? double.MinValue : r.FinalAccuracy)
+            .OrderBy(r => r.Failure is not null)
+            .ThenByDescending(r => double.IsNaN(r.FinalAccuracy) ? double.MinValue : r.FinalAccuracy)
             .Select(r => (
                 r.Strategy,
-                Percent(r.FinalAccuracy),
+                r.Failure is null ? Percent(r.FinalAccuracy) : string.Create(CultureInfo.InvariantCulture, $"stopped after round {r.Rounds.Count} ({Percent(r.FinalAccuracy)})"),
                 Percent(r.BestAccuracy),
                 r.Rounds.Count > 0 ? Points(r.Rounds[^1].Accuracy - r.Rounds[^1].ShadowFedAvgAccuracy) : "-",
                 r.Seconds.ToString("0", CultureInfo.InvariantCulture)))];

@@ -14,7 +14,8 @@ namespace FedRebasin.Simulation;
 /// <param name="Round">The last completed round (0 before the first).</param>
 /// <param name="Rounds">Rounds per strategy.</param>
 /// <param name="Accuracy">Test accuracy after that round (NaN before the first).</param>
-public sealed record SimulationProgress(string Strategy, int StrategyIndex, int Strategies, int Round, int Rounds, double Accuracy);
+/// <param name="Failure">Set once when the strategy's run stopped early (see <see cref="StrategyResult.Failure"/>).</param>
+public sealed record SimulationProgress(string Strategy, int StrategyIndex, int Strategies, int Round, int Rounds, double Accuracy, string? Failure = null);
 
 /// <summary>
 /// Runs the one-box simulation: for every strategy, the real coordinator (<see cref="CoordinatorServer"/> on
@@ -24,6 +25,9 @@ public sealed record SimulationProgress(string Strategy, int StrategyIndex, int 
 /// </summary>
 public static class SimulationRunner
 {
+    /// <summary>Attempts of one round before a strategy's run is reported as failed (Coordinator:MaxRoundAttempts).</summary>
+    public const int MaxRoundAttempts = 3;
+
     /// <summary>Runs every strategy in turn and returns the results (also written to the output folder by <see cref="SimulationReport"/>).</summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     /// <param name="options">What to run.</param>
@@ -91,9 +95,21 @@ public static class SimulationRunner
             }
         }
 
-        await done.ConfigureAwait(false);
+        string? failure = null;
+        try
+        {
+            await done.ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (run.StopReason is not null)
+        {
+            // The strategy's run gave up (every client's training diverged, round after round): report it with the
+            // rounds it completed and go on with the next strategy; the workers were told the run is over.
+            failure = e.Message;
+            progress?.Report(new SimulationProgress(name, index, options.Strategies.Count, run.CompletedRounds.Count, options.Rounds, double.NaN, failure));
+        }
+
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
-        return new StrategyResult(name, run.CompletedRounds, watch.Elapsed.TotalSeconds, folder);
+        return new StrategyResult(name, run.CompletedRounds, watch.Elapsed.TotalSeconds, folder, failure);
     }
 
     private static Dictionary<string, string?> CoordinatorSettings(SimulationOptions options, ImageDataset train, StrategySpec strategy, string checkpoints)
@@ -127,6 +143,8 @@ public static class SimulationRunner
             ["Coordinator:TrainingDeadline"] = "7.00:00:00",
             ["Coordinator:GracePeriod"] = "7.00:00:00",
             ["Coordinator:MinResponses"] = "1",
+            // Retries of a round whose every client diverged diverge the same way (same model, same seeds).
+            ["Coordinator:MaxRoundAttempts"] = Invariant($"{MaxRoundAttempts}"),
         };
         if (options.CalibrationExamples > 0)
         {

@@ -58,6 +58,9 @@ public sealed record TrainingOptions
     /// <summary>Seed of the batch order. Default 0.</summary>
     public long Seed { get; init; }
 
+    /// <summary>Largest learning rate accepted (larger ones only diverge); coordinators check against it too.</summary>
+    public const double MaxLearningRate = 10;
+
     /// <summary>Checks every setting and names the first bad one.</summary>
     /// <exception cref="ArgumentException">A setting is out of range.</exception>
     public void Validate()
@@ -70,7 +73,7 @@ public sealed record TrainingOptions
             }
         }
 
-        Require(LearningRate > 0 && LearningRate <= 10, "--lr", LearningRate, "in (0, 10]");
+        Require(LearningRate > 0 && LearningRate <= MaxLearningRate, "--lr", LearningRate, "in (0, 10]");
         Require(Momentum >= 0 && Momentum < 1, "--momentum", Momentum, "in [0, 1)");
         Require(WeightDecay >= 0 && WeightDecay <= 1, "--weight-decay", WeightDecay, "in [0, 1]");
         Require(StepEpochs >= 1, "--step-epochs", StepEpochs, "at least 1");

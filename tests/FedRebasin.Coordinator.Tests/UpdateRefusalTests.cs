@@ -4,6 +4,7 @@ using FedRebasin.Models;
 using FedRebasin.Tensors;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
 
 namespace FedRebasin.Coordinator.Tests;
@@ -120,6 +121,39 @@ public sealed class UpdateRefusalTests
         Assert.Contains("non-finite", detail, StringComparison.Ordinal);
         Assert.Equal(0, receivedAfter);
         Assert.Equal(2, status.Round);
+    }
+
+    [Fact]
+    public async Task EveryParticipantDiverges_RoundRetriedAtOnce_ThenTheRunStopsAsFailed()
+    {
+        await using var round = await StartAsync(new() { ["Coordinator:MaxRoundAttempts"] = "2", ["Coordinator:TrainingDeadline"] = "01:00:00" });
+        byte[] poisoned = Edit(await round.Clients[0].TrainAsync(round.Task, 1), m => m.parameters().First().view(-1)[0] = float.PositiveInfinity);
+        async Task PoisonAllAsync(TrainTask task)
+        {
+            foreach (var client in round.Clients)
+            {
+                var refused = await Assert.ThrowsAsync<RpcException>(() => client.UploadAsync(task.Round, task.ModelVersion, poisoned));
+                Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+            }
+        }
+
+        await PoisonAllAsync(round.Task);
+        // Nobody is left to respond: the round is retried now, not when its hour-long deadline passes.
+        var retry = await round.Clients[0].WaitForTaskAsync(0);
+        Assert.Equal(TaskReply.TaskOneofCase.Train, retry.TaskCase);
+        Assert.Equal(1, retry.Train.Round);
+        await PoisonAllAsync(retry.Train);
+
+        var done = await round.Clients[1].WaitForTaskAsync(0);
+        var status = await round.Host.Client.GetStatusAsync(new StatusRequest(), cancellationToken: Token);
+        var run = round.Host.Services.GetRequiredService<CoordinatorRun>();
+        var stopped = await Assert.ThrowsAsync<InvalidOperationException>(() => run.WaitUntilDoneAsync(Token).WaitAsync(TimeSpan.FromSeconds(30), Token));
+
+        Assert.Equal(TaskReply.TaskOneofCase.Done, done.TaskCase);
+        Assert.Equal(0, done.Done.FinalRound);
+        Assert.Equal(RunState.Failed, status.State);
+        Assert.Contains("round 1 was abandoned 2 times", stopped.Message, StringComparison.Ordinal);
+        Assert.Contains("round 1 was abandoned 2 times", run.StopReason, StringComparison.Ordinal);
     }
 
     [Fact]

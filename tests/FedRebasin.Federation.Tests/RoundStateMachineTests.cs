@@ -605,25 +605,91 @@ public sealed class RoundStateMachineTests
     }
 
     [Fact]
-    public void DropClient_TooFewResponses_LeavesTheRoundOpenUntilItsDeadline()
+    public void DropClient_TooFewLeftToReachMinResponses_AbandonsAtOnce()
     {
         // Arrange
         var time = new FakeTimeProvider();
         var machine = StartedMachine(time, Settings(minResponses: 2));
         machine.AcceptUpdate("a", 1);
 
-        // Act
+        // Act: nobody who could still respond is left, so waiting for the deadline would only waste it.
         machine.DropClient("b", "silent");
         machine.DropClient("c", "silent");
+        var afterTwo = machine.Snapshot.Phase;
         machine.DropClient("d", "silent");
-        var phase = machine.Snapshot.Phase;
-        time.Advance(TimeSpan.FromMinutes(10));
-        machine.OnTick();
 
         // Assert
-        Assert.Equal(RoundPhase.Training, phase);
-        Assert.Contains(machine.Events, e => e.Kind == RoundEventKind.Abandoned);
-        Assert.Equal(RoundPhase.WaitingForClients, machine.Snapshot.Phase);
+        Assert.Equal(RoundPhase.Training, afterTwo);
+        Assert.Equal(RoundEventKind.Abandoned, machine.Events[^1].Kind);
+        var snapshot = machine.Snapshot;
+        Assert.Equal(RoundPhase.WaitingForClients, snapshot.Phase);
+        Assert.Equal(1, snapshot.Attempt);
+        Assert.Equal(UpdateAcceptance.TooLate, machine.AcceptUpdate("a", 1));
+    }
+
+    [Fact]
+    public void ExcludeFromRound_EveryParticipant_AbandonsAndStartsTheNextAttemptAtOnce()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = StartedMachine(time, Settings(minResponses: 2));
+
+        // Act
+        foreach (string id in s_fourClients)
+        {
+            machine.ExcludeFromRound(id, 1, "its update holds non-finite weights");
+        }
+
+        // Assert: no time passed; the round was retried with every (still registered) client.
+        var snapshot = machine.Snapshot;
+        Assert.Equal(RoundPhase.Training, snapshot.Phase);
+        Assert.Equal(1, snapshot.Round);
+        Assert.Equal(1, snapshot.Attempt);
+        Assert.Equal(s_fourClients, snapshot.Participants);
+        Assert.Equal([RoundEventKind.Abandoned, RoundEventKind.RoundStarted], machine.Events.TakeLast(2).Select(e => e.Kind));
+        Assert.Null(snapshot.StopReason);
+    }
+
+    [Fact]
+    public void MaxAttempts_RoundAbandonedThatOften_StopsTheRunWithTheReason()
+    {
+        // Arrange
+        var time = new FakeTimeProvider();
+        var machine = StartedMachine(time, Settings(minResponses: 2) with { MaxAttempts = 2 });
+        machine.AcceptUpdate("a", 1);
+        machine.AcceptUpdate("b", 1);
+        machine.AcceptUpdate("c", 1);
+        machine.AcceptUpdate("d", 1);
+        machine.CompleteAggregation(1);
+        machine.OnTick();
+
+        // Act: round 2 fails twice, once at its deadline and once with every participant excluded.
+        time.Advance(TimeSpan.FromMinutes(10));
+        machine.OnTick();
+        var afterFirst = machine.Snapshot;
+        foreach (string id in s_fourClients)
+        {
+            machine.ExcludeFromRound(id, 2, "diverged");
+        }
+
+        // Assert
+        Assert.Equal((RoundPhase.Training, 1), (afterFirst.Phase, afterFirst.Attempt));
+        var snapshot = machine.Snapshot;
+        Assert.Equal(RoundPhase.Done, snapshot.Phase);
+        Assert.Equal(1, snapshot.CompletedRounds);
+        Assert.Equal(1, snapshot.Round);
+        Assert.StartsWith("round 2 was abandoned 2 times", snapshot.StopReason, StringComparison.Ordinal);
+        Assert.Equal(RoundEventKind.GaveUp, machine.Events[^1].Kind);
+        Assert.Equal(ClientTaskKind.Done, machine.GetTaskFor("a").Kind);
+        Assert.Equal(1, machine.ToCheckpoint().LastCompletedRound);
+    }
+
+    [Fact]
+    public void MaxAttempts_Zero_Refused()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new RoundStateMachine(Settings() with { MaxAttempts = 0 }, new FakeTimeProvider()));
+
+        Assert.Contains("MaxAttempts", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

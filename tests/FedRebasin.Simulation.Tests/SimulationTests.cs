@@ -36,6 +36,22 @@ public sealed class SimulationOptionsTests
         Assert.Equal("1,4,0.5,1.25,0.45,1.5,2,1.25,8000,1,0,calibration,1,0.625,0.25,0.125,6,0.5,1", lines[1]);
         Assert.Equal("2,3,0.625,1,0.6,1.1,1.5,0.75,6000,NaN,NaN,none,NaN,NaN,NaN,NaN,0,NaN,NaN", lines[2]);
     }
+
+    [Fact]
+    public void Ranking_StoppedRunsLastAndSaySo()
+    {
+        RoundSummary Round(int round, double accuracy) => new(round, 3, 300, accuracy, 1.0, accuracy, 1.0, 1.0, 1.0, 1000, double.NaN, double.NaN, "none");
+        var result = new SimulationResult(new SimulationOptions(), [
+            new StrategyResult("wm+repair", [Round(1, 0.9)], 10, "x", "The run stopped: round 2 was abandoned 3 times (...)."),
+            new StrategyResult("fedavg", [Round(1, 0.5), Round(2, 0.6)], 10, "y"),
+        ], 20, 0);
+
+        var rows = SimulationReport.Ranking(result);
+
+        Assert.Equal(["fedavg", "wm+repair"], rows.Select(r => r.Strategy));
+        Assert.Equal("60.00 %", rows[0].Final);
+        Assert.Equal("stopped after round 1 (90.00 %)", rows[1].Final);
+    }
 }
 
 /// <summary>Whole simulations on the catalog's synthetic data (1x28x28, 10 classes): real coordinator, real clients.</summary>

@@ -163,7 +163,19 @@ internal static class CoordinatorCommand
                 return ExitCodes.Success;
             }
 
-            await run.WaitUntilDoneAsync(cancellationToken);
+            try
+            {
+                await run.WaitUntilDoneAsync(cancellationToken);
+            }
+            catch (InvalidOperationException e) when (run.StopReason is not null)
+            {
+                // Gave up on a round (Coordinator:MaxRoundAttempts): no final model; the checkpoints keep the last complete round.
+                error.WriteLine($"error: {e.Message} No final model was written; the checkpoints hold round {run.Round}.");
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+                await app.StopAsync(CancellationToken.None);
+                return ExitCodes.Failure;
+            }
+
             Directory.CreateDirectory(finalDirectory);
             string final = Path.Combine(finalDirectory, "final.safetensors");
             string temporary = final + ".tmp";

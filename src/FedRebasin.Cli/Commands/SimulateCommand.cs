@@ -82,7 +82,9 @@ internal static class SimulateCommand
 
             ui.Line(string.Create(CultureInfo.InvariantCulture,
                 $"Simulating {options.Clients} clients ({options.Partition}) on {options.Dataset}, {options.Rounds} rounds of {options.LocalEpochs} local epoch(s), strategies {string.Join(", ", options.Strategies)}."));
-            var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Round == 0
+            var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Failure is not null
+                ? $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: {p.Failure}"
+                : p.Round == 0
                 ? string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: starting the coordinator and {options.Clients} clients")
                 : string.Create(CultureInfo.InvariantCulture, $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: round {p.Round}/{p.Rounds}, test accuracy {p.Accuracy:P2}")));
             int? port = parse.GetValue(metricsPort);

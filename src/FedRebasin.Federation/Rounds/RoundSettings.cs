@@ -27,6 +27,14 @@ public sealed record RoundSettings
     /// <summary>How long a round stays open after reaching <see cref="MinResponses"/> for stragglers. Zero or more.</summary>
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Attempts of one round (the first and each restart after it was abandoned) before the run stops, in
+    /// <see cref="RoundPhase.Done"/> with <see cref="RoundSnapshot.StopReason"/> set; null retries without end (a
+    /// long-lived service waiting for clients). At least 1 when set. A round whose every participant's training
+    /// diverges is abandoned at once, and its retries diverge the same way: this is what ends such a run.
+    /// </summary>
+    public int? MaxAttempts { get; init; }
+
     /// <summary>Seed of the participant sampler: the same seed, round, attempt and registered set give the same participants.</summary>
     public int Seed { get; init; }
 
@@ -62,6 +70,11 @@ public sealed record RoundSettings
         if (MinResponses < 1 || MinResponses > MinClients)
         {
             throw Invalid(nameof(MinResponses), MinResponses, $"must be at least 1 and at most MinClients ({MinClients.ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        if (MaxAttempts is < 1)
+        {
+            throw Invalid(nameof(MaxAttempts), MaxAttempts, "must be at least 1, or null for unlimited");
         }
 
         if (GracePeriod < TimeSpan.Zero)

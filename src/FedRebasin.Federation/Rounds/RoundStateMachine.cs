@@ -40,6 +40,7 @@ public sealed class RoundStateMachine
     private DateTimeOffset _waitingSince;
     private DateTimeOffset _deadline;
     private DateTimeOffset? _quorumAt;
+    private string? _stopReason;
 
     /// <summary>Creates a machine at round 1, waiting for clients.</summary>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
@@ -94,7 +95,8 @@ public sealed class RoundStateMachine
                     [.. _dropped],
                     _phase == RoundPhase.Training ? _deadline : _phase == RoundPhase.Statistics ? _statisticsDeadline : null,
                     [.. _statisticsClients],
-                    [.. _statisticsAnswered]);
+                    [.. _statisticsAnswered],
+                    _stopReason);
             }
         }
     }
@@ -241,8 +243,7 @@ public sealed class RoundStateMachine
                     }
                     else
                     {
-                        Abandon(raised);
-                        TryStart(raised);
+                        AbandonAndRetry(raised);
                     }
                 }
             }
@@ -393,8 +394,8 @@ public sealed class RoundStateMachine
 
     /// <summary>
     /// Drops a client that stopped answering: it is unregistered, and in the open round it stops counting as a
-    /// participant (a training round whose remaining participants all responded closes now; one left with no
-    /// participants is abandoned at its deadline) or as a client asked for statistics. Returns whether it was registered.
+    /// participant (a training round whose remaining participants all responded closes now, or is abandoned now when
+    /// they are too few or none are left) or as a client asked for statistics. Returns whether it was registered.
     /// </summary>
     public bool DropClient(string clientId, string reason)
     {
@@ -413,10 +414,7 @@ public sealed class RoundStateMachine
             {
                 _participants.Remove(clientId);
                 _dropped.Add(clientId);
-                if (_participants.Count > 0 && _responded.Count == _participants.Count && _responded.Count >= Settings.MinResponses)
-                {
-                    Close(raised, RoundEventKind.ClosedAllResponded);
-                }
+                CloseIfNobodyLeft(raised);
             }
             else if (_phase == RoundPhase.Statistics && _statisticsClients.Contains(clientId) && !_statisticsAnswered.Contains(clientId))
             {
@@ -435,8 +433,8 @@ public sealed class RoundStateMachine
     /// <summary>
     /// Takes a participant out of the open training round without unregistering it, e.g. because its update was refused
     /// for content a retry cannot fix (local training diverged to NaN). The round then closes as soon as every remaining
-    /// participant responded (and at least <see cref="RoundSettings.MinResponses"/> did); the client may take part again
-    /// from the next round. Returns whether it was a participant still expected in the open round.
+    /// participant responded (and at least <see cref="RoundSettings.MinResponses"/> did), or is abandoned at once when too few
+    /// did or nobody is left; the client may take part again from the next round (or the next attempt). Returns whether it was a participant still expected in the open round.
     /// </summary>
     public bool ExcludeFromRound(string clientId, int round, string reason)
     {
@@ -451,10 +449,7 @@ public sealed class RoundStateMachine
                 _participants.Remove(clientId);
                 _dropped.Add(clientId);
                 Log(raised, RoundEventKind.ParticipantExcluded, _phase, Describe($"{clientId}: {reason}"));
-                if (_participants.Count > 0 && _responded.Count == _participants.Count && _responded.Count >= Settings.MinResponses)
-                {
-                    Close(raised, RoundEventKind.ClosedAllResponded);
-                }
+                CloseIfNobodyLeft(raised);
             }
         }
 
@@ -575,6 +570,43 @@ public sealed class RoundStateMachine
     {
         Log(raised, kind, RoundPhase.Aggregating, Describe($"{_statisticsAnswered.Count} of {_statisticsClients.Count} answered"));
         _phase = RoundPhase.Aggregating;
+    }
+
+    /// <summary>
+    /// After a participant left the open round: when every remaining one has responded, nothing more can arrive, so the
+    /// round closes (enough responses) or is abandoned now rather than at its deadline (too few, or nobody left).
+    /// </summary>
+    private void CloseIfNobodyLeft(List<RoundEvent> raised)
+    {
+        if (_responded.Count < _participants.Count)
+        {
+            return;
+        }
+
+        if (_participants.Count > 0 && _responded.Count >= Settings.MinResponses)
+        {
+            Close(raised, RoundEventKind.ClosedAllResponded);
+        }
+        else
+        {
+            AbandonAndRetry(raised);
+        }
+    }
+
+    /// <summary>Abandons the open attempt, then starts the next one, or gives up after <see cref="RoundSettings.MaxAttempts"/>.</summary>
+    private void AbandonAndRetry(List<RoundEvent> raised)
+    {
+        Abandon(raised);
+        if (Settings.MaxAttempts is int most && _attempt >= most)
+        {
+            _stopReason = Describe($"round {_round} was abandoned {_attempt} times (last: {_events[^1].Detail})");
+            Log(raised, RoundEventKind.GaveUp, RoundPhase.Done, _stopReason);
+            _phase = RoundPhase.Done;
+            _round--;
+            return;
+        }
+
+        TryStart(raised);
     }
 
     private void Abandon(List<RoundEvent> raised)

@@ -101,6 +101,9 @@ public enum RoundEventKind
 
     /// <summary>A participant was taken out of the open round (its update cannot be used); it stays registered.</summary>
     ParticipantExcluded,
+
+    /// <summary>The round was abandoned <see cref="RoundSettings.MaxAttempts"/> times; the run stops (WaitingForClients → Done, <see cref="RoundSnapshot.StopReason"/> set).</summary>
+    GaveUp,
 }
 
 /// <summary>One entry of the transition log.</summary>
@@ -125,6 +128,7 @@ public sealed record RoundEvent(DateTimeOffset At, RoundEventKind Kind, RoundPha
 /// <param name="Deadline">Training deadline of the open round, or null.</param>
 /// <param name="StatisticsClients">Clients asked for statistics in the current round (empty outside <see cref="RoundPhase.Statistics"/>).</param>
 /// <param name="StatisticsAnswered">Of those, the ones that answered.</param>
+/// <param name="StopReason">Why the run stopped before its last round (it gave up on a round, see <see cref="RoundSettings.MaxAttempts"/>); null otherwise.</param>
 public sealed record RoundSnapshot(
     RoundPhase Phase,
     int Round,
@@ -136,7 +140,8 @@ public sealed record RoundSnapshot(
     IReadOnlyList<string> Dropped,
     DateTimeOffset? Deadline,
     IReadOnlyList<string> StatisticsClients,
-    IReadOnlyList<string> StatisticsAnswered);
+    IReadOnlyList<string> StatisticsAnswered,
+    string? StopReason = null);
 
 /// <summary>A completed round as kept in a checkpoint.</summary>
 /// <param name="Round">The round number (1-based).</param>
