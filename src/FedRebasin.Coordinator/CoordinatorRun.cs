@@ -21,8 +21,8 @@ namespace FedRebasin.Coordinator;
 /// <param name="LossBarrier">The merge barrier: <see cref="Loss"/> − <see cref="ClientModelsLoss"/> (positive: the merge is worse than its parts).</param>
 /// <param name="AccuracyBarrier"><see cref="ClientModelsAccuracy"/> − <see cref="Accuracy"/> (positive: accuracy lost by merging).</param>
 /// <param name="RepairPointsCorrected">Repair points corrected (BatchNorm layers reset for bn-reset).</param>
-/// <param name="VarianceRatioBefore">Mean merged/target channel-variance ratio before repair (calibration repair only; else NaN).</param>
-/// <param name="VarianceRatioAfter">The same after repair.</param>
+/// <param name="VarianceRatioBefore">Mean merged/target channel-variance ratio before repair (calibration repair measures it; on the statistics path it comes from the clients' answers; NaN without repair).</param>
+/// <param name="VarianceRatioAfter">The same after repair (calibration repair only: the one-pass statistics task measures nothing after its correction; else NaN).</param>
 public sealed record RoundSummary(
     int Round,
     int Clients,

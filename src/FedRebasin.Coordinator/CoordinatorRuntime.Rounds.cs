@@ -348,11 +348,28 @@ internal sealed partial class CoordinatorRuntime
             var repairing = System.Diagnostics.Stopwatch.StartNew();
             int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, Strategy.Repair);
             Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
-            repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data");
+            repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data",
+                VarianceRatioBefore(pending));
         }
 
         // The candidate now belongs to Finish.
         Finish(pending.Round, pending.Candidate, pending.Clients, repair, pending.Shadow);
+    }
+
+    /// <summary>
+    /// Mean over the corrected points of mean(σ̂²)/mean(σ*²): how much of the clients' activation variance the merge kept,
+    /// from the statistics the clients sent. The one-pass estimate measures nothing after the correction (that would
+    /// take a second statistics task), so the "after" ratio stays NaN on this path.
+    /// </summary>
+    private static double VarianceRatioBefore(PendingRepair pending)
+    {
+        var points = pending.Candidate.RepairPoints;
+        var ratios = Enumerable.Range(0, points.Count)
+            .Where(i => points[i].Foldable && pending.Pooled[i].Count > 0)
+            .Select(i => pending.Pooled[i].Variance().Average() / pending.Targets.Stds[i].Average(s => s * s))
+            .Where(double.IsFinite)
+            .ToList();
+        return ratios.Count > 0 ? ratios.Average() : double.NaN;
     }
 
     /// <summary>Evaluates, checkpoints and publishes <paramref name="next"/> as the global model after <paramref name="round"/>, then completes the round.</summary>

@@ -87,6 +87,10 @@ public sealed class SimulationRunTests : IDisposable
         Assert.All(result.Runs.SelectMany(r => r.Rounds), x => Assert.InRange(x.Accuracy, 0.0, 1.0));
         Assert.All(result.Runs.SelectMany(r => r.Rounds), x => Assert.Equal(3, x.Clients));
         Assert.Equal("statistics", result.Runs[1].Rounds[0].Repair);
+        // From the clients' statistics answers: the merge kept a positive share of the clients' variance; nothing is
+        // measured after the one-pass correction.
+        Assert.All(result.Runs[1].Rounds, x => Assert.InRange(x.VarianceRatioBefore, 1e-6, 10.0));
+        Assert.All(result.Runs[1].Rounds, x => Assert.True(double.IsNaN(x.VarianceRatioAfter)));
         // Every update was evaluated, so each round reports its merge barrier against the client models it merged.
         Assert.All(result.Runs.SelectMany(r => r.Rounds), x =>
         {
