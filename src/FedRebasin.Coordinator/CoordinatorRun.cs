@@ -1,4 +1,5 @@
 using FedRebasin.Federation.Rounds;
+using FedRebasin.Merging.Matching;
 
 namespace FedRebasin.Coordinator;
 
@@ -22,6 +23,7 @@ namespace FedRebasin.Coordinator;
 /// <param name="AccuracyBarrier"><see cref="ClientModelsAccuracy"/> − <see cref="Accuracy"/> (positive: accuracy lost by merging).</param>
 /// <param name="RepairPointsCorrected">Repair points corrected (BatchNorm layers reset for bn-reset).</param>
 /// <param name="VarianceRatioBefore">Mean merged/target channel-variance ratio before repair (calibration repair measures it; on the statistics path it comes from the clients' answers; NaN without repair).</param>
+/// <param name="Groups">Per permutation group, the mean over the aligned clients of the objective gain and identity fraction (empty or null when nothing was aligned).</param>
 /// <param name="VarianceRatioAfter">The same after repair (calibration repair only: the one-pass statistics task measures nothing after its correction; else NaN).</param>
 public sealed record RoundSummary(
     int Round,
@@ -43,7 +45,8 @@ public sealed record RoundSummary(
     double AccuracyBarrier = double.NaN,
     int RepairPointsCorrected = 0,
     double VarianceRatioBefore = double.NaN,
-    double VarianceRatioAfter = double.NaN);
+    double VarianceRatioAfter = double.NaN,
+    IReadOnlyList<GroupMatch>? Groups = null);
 
 /// <summary>What a host (the CLI) needs to know about the run: whether it is over, and the current global model.</summary>
 public sealed class CoordinatorRun

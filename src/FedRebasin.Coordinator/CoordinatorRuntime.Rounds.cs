@@ -3,6 +3,7 @@ using FedRebasin.Coordinator.Checkpoints;
 using FedRebasin.Federation.Rounds;
 using FedRebasin.Federation.Updates;
 using FedRebasin.Merging.Averaging;
+using FedRebasin.Merging.Matching;
 using FedRebasin.Merging.Repair;
 using FedRebasin.Models;
 using FedRebasin.Models.Permutations;
@@ -432,6 +433,10 @@ internal sealed partial class CoordinatorRuntime
         }
 
         var aligned = clients.Where(c => c.Aligned).ToList();
+        // Per permutation group, the mean over the aligned clients of its objective gain and identity fraction.
+        List<GroupMatch> groups = [.. aligned.SelectMany(c => c.Groups)
+            .GroupBy(g => g.Name, StringComparer.Ordinal)
+            .Select(g => new GroupMatch(g.Key, g.First().Size, g.Average(x => x.Gain), g.Average(x => x.IdentityFraction)))];
         var summary = new RoundSummary(
             round,
             clients.Count,
@@ -452,7 +457,8 @@ internal sealed partial class CoordinatorRuntime
             clientModels.MeanAccuracy - (evaluation?.Accuracy ?? double.NaN),
             repair?.PointsCorrected ?? 0,
             repair?.VarianceRatioBefore ?? double.NaN,
-            repair?.VarianceRatioAfter ?? double.NaN);
+            repair?.VarianceRatioAfter ?? double.NaN,
+            groups);
         lock (_gate)
         {
             _completedRounds.Add(summary);
@@ -460,11 +466,9 @@ internal sealed partial class CoordinatorRuntime
 
         LogRoundPublished(round, clients.Count, Current.Version);
         Metrics.RoundCompleted(summary, Strategy.ToString());
-        if (aligned.Count > 0)
+        if (groups.Count > 0)
         {
-            Metrics.SetAlignment([.. aligned.SelectMany(c => c.Groups)
-                .GroupBy(g => g.Name, StringComparer.Ordinal)
-                .Select(g => (g.Key, g.Average(x => x.Gain), g.Average(x => x.IdentityFraction)))]);
+            Metrics.SetAlignment([.. groups.Select(g => (g.Name, g.Gain, g.IdentityFraction))]);
         }
         Metrics.SetRound(round);
         Machine.CompleteAggregation(round);

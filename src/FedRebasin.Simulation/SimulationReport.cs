@@ -32,7 +32,8 @@ public sealed record SimulationResult(SimulationOptions Options, IReadOnlyList<S
 
 /// <summary>
 /// Writes a simulation's results into its output folder: <c>settings.json</c>, <c>results.json</c>, one CSV per
-/// strategy (<c>STRATEGY/rounds.csv</c>), <c>accuracy.png</c> (accuracy per round, every strategy) and
+/// strategy (<c>STRATEGY/rounds.csv</c>; for aligned strategies also <c>STRATEGY/alignment.csv</c> and
+/// <c>STRATEGY/alignment-gain.png</c>, per permutation group and round), <c>accuracy.png</c> (accuracy per round, every strategy) and
 /// <c>final-accuracy.png</c>; and formats the ranking table printed at the end.
 /// </summary>
 public static class SimulationReport
@@ -77,6 +78,23 @@ public static class SimulationReport
             written.Add(csv);
         }
 
+        foreach (var run in result.Runs.Where(r => r.Rounds.Any(x => x.Groups is { Count: > 0 })))
+        {
+            string strategyFolder = Path.Combine(folder, FolderName(StrategySpec.Parse(run.Strategy)));
+            string csv = Path.Combine(strategyFolder, "alignment.csv");
+            File.WriteAllText(csv, ToAlignmentCsv(run.Rounds));
+            written.Add(csv);
+            string gain = Path.Combine(strategyFolder, "alignment-gain.png");
+            var named = run.Rounds.SelectMany(r => r.Groups ?? []).Select(g => g.Name).Distinct(StringComparer.Ordinal).ToList();
+            Charts.SaveLines(gain, $"{run.Strategy}: weight-matching gain per permutation group", "round", "objective gain (mean over clients)",
+                [.. named.Select(name =>
+                {
+                    var points = run.Rounds.Where(r => r.Groups is not null && r.Groups.Any(g => g.Name == name)).ToList();
+                    return new LineSeries(name, [.. points.Select(r => (double)r.Round)], [.. points.Select(r => r.Groups!.First(g => g.Name == name).Gain)]);
+                })]);
+            written.Add(gain);
+        }
+
         string accuracy = Path.Combine(folder, "accuracy.png");
         Charts.SaveLines(accuracy, "Test accuracy per round", "round", "accuracy",
             [.. result.Runs.Select(r => new LineSeries(r.Strategy, [.. r.Rounds.Select(x => (double)x.Round)], [.. r.Rounds.Select(x => x.Accuracy)]))]);
@@ -107,6 +125,22 @@ public static class SimulationReport
             long moved = 2L * r.Clients * r.ModelBytes;
             text.Append(string.Create(CultureInfo.InvariantCulture,
                 $"{r.Round},{r.Clients},{r.Accuracy:R},{r.Loss:R},{r.ShadowFedAvgAccuracy:R},{r.ShadowFedAvgLoss:R},{r.Seconds:0.###},{r.ClientTrainingSeconds:0.###},{moved},{r.IdentityFraction:R},{r.AlignmentGain:R},{r.Repair},{r.ClientModelsLoss:R},{r.ClientModelsAccuracy:R},{r.LossBarrier:R},{r.AccuracyBarrier:R},{r.RepairPointsCorrected},{r.VarianceRatioBefore:R},{r.VarianceRatioAfter:R}\n"));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Per round and permutation group: the mean objective gain and identity fraction of weight matching over the aligned clients.</summary>
+    public static string ToAlignmentCsv(IReadOnlyList<RoundSummary> rounds)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        var text = new StringBuilder("round,group,size,gain,identity_fraction\n");
+        foreach (var r in rounds)
+        {
+            foreach (var g in r.Groups ?? [])
+            {
+                text.Append(string.Create(CultureInfo.InvariantCulture, $"{r.Round},{g.Name},{g.Size},{g.Gain:R},{g.IdentityFraction:R}\n"));
+            }
         }
 
         return text.ToString();

@@ -103,6 +103,14 @@ public sealed class SimulationRunTests : IDisposable
         using var json = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(_folder, "a", "results.json"), TestContext.Current.CancellationToken));
         Assert.Equal(2, json.RootElement.GetProperty("strategies").GetArrayLength());
         Assert.Equal(3, (await File.ReadAllLinesAsync(Path.Combine(_folder, "a", "wm+repair", "rounds.csv"), TestContext.Current.CancellationToken)).Length);
+        // Per-group alignment: every round of the aligned strategy names its groups; the unaligned one has none.
+        Assert.All(result.Runs[1].Rounds, x => Assert.NotEmpty(x.Groups!));
+        Assert.All(result.Runs[1].Rounds.SelectMany(x => x.Groups!), g => Assert.InRange(g.IdentityFraction, 0.0, 1.0));
+        Assert.All(result.Runs[0].Rounds, x => Assert.Empty(x.Groups!));
+        int groups = result.Runs[1].Rounds[0].Groups!.Count;
+        Assert.Equal(1 + (2 * groups), (await File.ReadAllLinesAsync(Path.Combine(_folder, "a", "wm+repair", "alignment.csv"), TestContext.Current.CancellationToken)).Length);
+        Assert.Contains(Path.Combine(_folder, "a", "wm+repair", "alignment-gain.png"), files);
+        Assert.DoesNotContain(Path.Combine(_folder, "a", "fedavg", "alignment-gain.png"), files);
         foreach (string png in files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
         {
             byte[] head = (await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken))[..4];
