@@ -613,7 +613,7 @@ public sealed class RoundStateMachine
     {
         var missing = _participants.Where(id => !_responded.Contains(id)).ToList();
         _dropped.UnionWith(missing);
-        Log(raised, RoundEventKind.Abandoned, RoundPhase.WaitingForClients, Describe($"{_responded.Count} of {Settings.MinResponses} required responses; dropped {string.Join(", ", missing)}"));
+        Log(raised, RoundEventKind.Abandoned, RoundPhase.WaitingForClients, Describe($"{_responded.Count} of {Settings.MinResponses} required responses; {(missing.Count > 0 ? "dropped " + string.Join(", ", missing) : "no participant left (every one excluded or dropped)")}"));
         _phase = RoundPhase.WaitingForClients;
         _participants.Clear();
         _responded.Clear();
