@@ -160,6 +160,9 @@ public sealed class CoordinatorModelOptions
     /// <summary>MLP hidden widths; empty for the default.</summary>
     public List<int> Hidden { get; set; } = [];
 
+    /// <summary>Channel multiplier of convolutional models (1 = the standard widths; 0.5 halves every layer).</summary>
+    public double WidthMultiplier { get; set; } = 1.0;
+
     /// <summary>Optional initial model file (.safetensors with FedRebasin metadata).</summary>
     public string? Path { get; set; }
 

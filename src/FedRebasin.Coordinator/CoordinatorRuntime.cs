@@ -541,7 +541,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
 
         var (c, h, w) = model.ParseInputShape();
-        var spec = ModelRegistry.DefaultSpec(model.Architecture, c, h, w, model.Classes, model.Hidden.Count > 0 ? model.Hidden : null);
+        var spec = ModelRegistry.DefaultSpec(model.Architecture, c, h, w, model.Classes, model.Hidden.Count > 0 ? model.Hidden : null, model.WidthMultiplier);
         return ModelRegistry.Create(spec, seed: options.Seed);
     }
 

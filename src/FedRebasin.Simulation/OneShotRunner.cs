@@ -133,7 +133,7 @@ public static class OneShotRunner
         var train = DatasetCatalog.Load(options.Dataset, DataSplit.Train, options.DataDirectory);
         var test = DatasetCatalog.Load(options.Dataset, DataSplit.Test, options.DataDirectory);
         var device = TorchDevices.Resolve(options.Device);
-        var spec = ModelRegistry.DefaultSpec(options.Model, train.Channels, train.Height, train.Width, train.ClassCount, options.Hidden.Count > 0 ? options.Hidden : null);
+        var spec = ModelRegistry.DefaultSpec(options.Model, train.Channels, train.Height, train.Width, train.ClassCount, options.Hidden.Count > 0 ? options.Hidden : null, options.WidthMultiplier);
         var splits = Partitioner.Partition(train, options.Clients, PartitionSpec.Parse(options.Partition), options.Seed);
         using var testData = TensorData.Sample(test, options.EvaluationExamples, options.Seed, device);
         var models = new ClassifierModel?[options.Clients];

@@ -20,6 +20,9 @@ public sealed record SimulationOptions
     /// <summary>MLP hidden widths; empty for the default.</summary>
     public IReadOnlyList<int> Hidden { get; init; } = [];
 
+    /// <summary>Channel multiplier of convolutional models (1 = the standard widths).</summary>
+    public double WidthMultiplier { get; init; } = 1.0;
+
     /// <summary>Number of clients; the training split is divided among them.</summary>
     public int Clients { get; init; } = 5;
 
@@ -89,6 +92,7 @@ public sealed record SimulationOptions
 
         Check(DatasetCatalog.KnownNames.Contains(Dataset), "--dataset", Dataset, $"must be one of {string.Join(", ", DatasetCatalog.KnownNames)}");
         Check(ModelRegistry.Names.Contains(Model), "--model", Model, $"must be one of {string.Join(", ", ModelRegistry.Names)}");
+        Check(WidthMultiplier > 0 && WidthMultiplier <= 16, "--width", WidthMultiplier, "must be in (0, 16]");
         Check(Clients >= (OneShot ? 2 : 1), "--clients", Clients, OneShot ? "must be at least 2 for --one-shot (a merge needs two models)" : "must be at least 1");
         Check(PartitionSpec.TryParse(Partition, out _), "--partition", Partition, "must be iid, dirichlet:A or shards:K");
         Check(FractionPerRound > 0 && FractionPerRound <= 1, "--fraction", FractionPerRound, "must be in (0, 1]");

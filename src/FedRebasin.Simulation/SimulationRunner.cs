@@ -125,6 +125,7 @@ public static class SimulationRunner
             ["Coordinator:Model:Architecture"] = options.Model,
             ["Coordinator:Model:InputShape"] = Invariant($"{train.Channels},{train.Height},{train.Width}"),
             ["Coordinator:Model:Classes"] = Invariant($"{train.ClassCount}"),
+            ["Coordinator:Model:WidthMultiplier"] = options.WidthMultiplier.ToString("R", CultureInfo.InvariantCulture),
             ["Coordinator:Training:LocalEpochs"] = Invariant($"{options.LocalEpochs}"),
             ["Coordinator:Training:BatchSize"] = Invariant($"{options.BatchSize}"),
             ["Coordinator:Training:LearningRate"] = options.LearningRate.ToString("R", CultureInfo.InvariantCulture),

@@ -9,11 +9,11 @@ public sealed class SimulationOptionsTests
     [Fact]
     public void Validate_BadSettings_NameEachOption()
     {
-        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg] };
+        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11 };
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
-        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies" })
+        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr" })
         {
             Assert.Contains(option, error.Message, StringComparison.Ordinal);
         }

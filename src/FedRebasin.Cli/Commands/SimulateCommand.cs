@@ -16,6 +16,7 @@ internal static class SimulateCommand
         var data = CommonOptions.Data();
         var model = new Option<string>("--model") { Description = "Architecture: mlp, vgg11, vgg16, resnet20.", DefaultValueFactory = _ => defaults.Model };
         var hidden = new Option<string?>("--hidden") { Description = "MLP hidden widths, e.g. 256,256 (default 512,512,512)." };
+        var width = new Option<double>("--width") { Description = "Channel multiplier of convolutional models (e.g. 0.5 for a small ResNet-20).", DefaultValueFactory = _ => defaults.WidthMultiplier };
         var clients = new Option<int>("--clients") { Description = "Number of clients; the training split is divided among them.", DefaultValueFactory = _ => defaults.Clients };
         var partition = new Option<string>("--partition") { Description = "iid, dirichlet:ALPHA[,min=M] or shards:K.", DefaultValueFactory = _ => defaults.Partition };
         var fraction = new Option<double>("--fraction") { Description = "Fraction of the clients picked per round.", DefaultValueFactory = _ => defaults.FractionPerRound };
@@ -35,7 +36,7 @@ internal static class SimulateCommand
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -57,6 +58,7 @@ internal static class SimulateCommand
                 DataDirectory = parse.GetValue(data),
                 Model = parse.GetValue(model)!,
                 Hidden = parse.GetValue(hidden) is { } widths ? CommonOptions.ParseWidths(widths, "--hidden") : [],
+                WidthMultiplier = parse.GetValue(width),
                 Clients = parse.GetValue(clients),
                 Partition = parse.GetValue(partition)!,
                 FractionPerRound = parse.GetValue(fraction),
