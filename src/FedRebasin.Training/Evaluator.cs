@@ -22,33 +22,7 @@ public static class Evaluator
     public static Evaluation Evaluate(ClassifierModel model, TensorData data, int batchSize = DefaultBatchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(data);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        bool wasTraining = model.training;
-        model.eval();
-        try
-        {
-            using var noGrad = no_grad();
-            double lossSum = 0;
-            long correct = 0;
-            int n = data.Count;
-            for (int start = 0; start < n; start += batchSize)
-            {
-                using var scope = NewDisposeScope();
-                int length = Math.Min(batchSize, n - start);
-                var x = data.Features.narrow(0, start, length);
-                var y = data.Labels.narrow(0, start, length);
-                var logits = model.call(x);
-                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-            }
-
-            return n == 0 ? new Evaluation(double.NaN, double.NaN, 0) : new Evaluation(lossSum / n, (double)correct / n, n);
-        }
-        finally
-        {
-            model.train(wasTraining);
-        }
+        return Score([model], data, batchSize, x => nn.functional.log_softmax(model.call(x), 1));
     }
 
     /// <summary>
@@ -60,13 +34,20 @@ public static class Evaluator
     public static Evaluation EvaluateEnsemble(IReadOnlyList<ClassifierModel> models, TensorData data, int batchSize = DefaultBatchSize)
     {
         ArgumentNullException.ThrowIfNull(models);
-        ArgumentNullException.ThrowIfNull(data);
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         if (models.Count == 0)
         {
             throw new ArgumentException("An ensemble needs at least one model.", nameof(models));
         }
 
+        // log of the mean probability = logsumexp over models of log-softmax, minus log N (stable).
+        return Score(models, data, batchSize, x => stack([.. models.Select(m => nn.functional.log_softmax(m.call(x), 1))]).logsumexp(0).sub(Math.Log(models.Count)));
+    }
+
+    /// <summary>Mean negative log-likelihood and arg-max accuracy of <paramref name="logProbabilities"/> over <paramref name="data"/>, in eval mode without gradients.</summary>
+    private static Evaluation Score(IReadOnlyList<ClassifierModel> models, TensorData data, int batchSize, Func<Tensor, Tensor> logProbabilities)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         bool[] wasTraining = [.. models.Select(m => m.training)];
         try
         {
@@ -85,11 +66,9 @@ public static class Evaluator
                 int length = Math.Min(batchSize, n - start);
                 var x = data.Features.narrow(0, start, length);
                 var y = data.Labels.narrow(0, start, length);
-                // log of the mean probability = logsumexp over models of log-softmax, minus log N (stable).
-                var logProbabilities = stack([.. models.Select(m => nn.functional.log_softmax(m.call(x), 1))]);
-                var mixed = logProbabilities.logsumexp(0).sub(Math.Log(models.Count));
-                lossSum += nn.functional.nll_loss(mixed, y, reduction: nn.Reduction.Sum).item<float>();
-                correct += mixed.argmax(1).eq(y).sum().item<long>();
+                var scores = logProbabilities(x);
+                lossSum += nn.functional.nll_loss(scores, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += scores.argmax(1).eq(y).sum().item<long>();
             }
 
             return n == 0 ? new Evaluation(double.NaN, double.NaN, 0) : new Evaluation(lossSum / n, (double)correct / n, n);

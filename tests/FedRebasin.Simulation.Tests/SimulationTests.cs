@@ -62,7 +62,8 @@ public sealed class SimulationRunTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private SimulationOptions Small(string name) => new()
+    /// <summary>A small run on the catalog's synthetic data: 3 clients, Dirichlet 0.5, fedavg and wm+repair, 2 rounds.</summary>
+    internal static SimulationOptions Small(string outputDirectory, int seed) => new()
     {
         Dataset = "synthetic",
         Hidden = [32],
@@ -70,10 +71,12 @@ public sealed class SimulationRunTests : IDisposable
         Partition = "dirichlet:0.5",
         Rounds = 2,
         Strategies = [StrategySpec.FedAvg, StrategySpec.Parse("wm+repair")],
-        Seed = 3,
+        Seed = seed,
         EvaluationExamples = 500,
-        OutputDirectory = Path.Combine(_folder, name),
+        OutputDirectory = outputDirectory,
     };
+
+    private SimulationOptions Small(string name) => Small(Path.Combine(_folder, name), seed: 3);
 
     [Fact]
     public async Task RunAsync_TwoStrategies_ResultsCsvAndPlotsWritten()
@@ -149,20 +152,8 @@ public sealed class OneShotRunTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    private SimulationOptions Small(string name) => new()
-    {
-        Dataset = "synthetic",
-        Hidden = [32],
-        Clients = 3,
-        Partition = "dirichlet:0.5",
-        LocalEpochs = 1,
-        Strategies = [StrategySpec.FedAvg, StrategySpec.Parse("wm+repair")],
-        Seed = 5,
-        EvaluationExamples = 500,
-        CalibrationExamples = 300,
-        OneShot = true,
-        OutputDirectory = Path.Combine(_folder, name),
-    };
+    private SimulationOptions Small(string name) =>
+        SimulationRunTests.Small(Path.Combine(_folder, name), seed: 5) with { LocalEpochs = 1, CalibrationExamples = 300, OneShot = true };
 
     [Fact]
     public async Task RunAsync_MergesOnce_ComparesWithBestSingleAndEnsemble_WritesFiles()
