@@ -67,6 +67,12 @@ public sealed partial class ClientOptions
     /// </summary>
     public SemaphoreSlim? ComputeSlots { get; set; }
 
+    /// <summary>
+    /// Called with every model this worker trained, before it is uploaded; the one-box simulation keeps the last
+    /// round's to draw the interpolation curve of the last merge. Null: nothing is called.
+    /// </summary>
+    public Action<TrainedModel>? ModelTrained { get; set; }
+
     /// <summary>Local examples used for channel moments and statistics tasks (federated repair); all when the split is smaller.</summary>
     public int StatisticsExamples { get; set; } = 5000;
 
@@ -167,3 +173,11 @@ public sealed class RetrySettings
         Check(BreakerBreakDuration >= TimeSpan.FromMilliseconds(500), nameof(BreakerBreakDuration), "must be at least 0.5 s");
     }
 }
+
+/// <summary>A model a client worker trained for a round (see <see cref="ClientOptions.ModelTrained"/>).</summary>
+/// <param name="ClientId">The worker's client id.</param>
+/// <param name="ClientIndex">Its split index.</param>
+/// <param name="Round">The round trained for.</param>
+/// <param name="SampleCount">Examples in its split (its averaging weight).</param>
+/// <param name="SafeTensors">The trained model as uploaded (safetensors bytes; do not modify).</param>
+public sealed record TrainedModel(string ClientId, int ClientIndex, long Round, long SampleCount, byte[] SafeTensors);

@@ -309,6 +309,7 @@ public sealed partial class ClientWorker
             },
         };
         header.Moments.AddRange(moments);
+        _options.ModelTrained?.Invoke(new TrainedModel(_options.ClientId, _options.ClientIndex, task.Round, data.Count, payload));
         int attempts = 0;
         var reply = await _resilience.ExecuteAsync("SubmitUpdate", _options.CallTimeout, ct => UploadAsync(client, header, payload, ++attempts, ct), cancellationToken).ConfigureAwait(false);
         _metrics?.Trained(report.Seconds, last.Loss, report.SamplesPerSecond, payload.Length);

@@ -43,16 +43,7 @@ public static class OneShotReport
                 m.RepairPointsCorrected,
             }),
             groups = result.Groups,
-            interpolation = result.Interpolation is { } curve
-                ? new
-                {
-                    from_client = curve.From,
-                    to_client = curve.To,
-                    alphas = curve.Alphas,
-                    naive = new { loss = curve.Naive.Loss, accuracy = curve.Naive.Accuracy, loss_barrier = curve.Naive.LossBarrier, accuracy_barrier = curve.Naive.AccuracyBarrier },
-                    aligned = new { loss = curve.Aligned.Loss, accuracy = curve.Aligned.Accuracy, loss_barrier = curve.Aligned.LossBarrier, accuracy_barrier = curve.Aligned.AccuracyBarrier },
-                }
-                : null,
+            interpolation = result.Interpolation?.ToJson(),
         }, SimulationReport.Json));
         written.Add(results);
 
@@ -68,15 +59,7 @@ public static class OneShotReport
         if (result.Interpolation is { } line)
         {
             string interpolation = Path.Combine(folder, "interpolation.png");
-            var x = line.Alphas;
-            Charts.SaveLines(interpolation, string.Create(CultureInfo.InvariantCulture, $"Client {line.From} to client {line.To}: test accuracy and loss"), "alpha", "accuracy",
-                [
-                    new LineSeries("accuracy, as trained", x, line.Naive.Accuracy),
-                    new LineSeries("accuracy, weight-matched", x, line.Aligned.Accuracy),
-                    new LineSeries("loss, as trained", x, line.Naive.Loss, RightAxis: true),
-                    new LineSeries("loss, weight-matched", x, line.Aligned.Loss, RightAxis: true),
-                ],
-                rightLabel: "loss");
+            line.SavePlot(interpolation, $"{line.Describe()}: test accuracy and loss");
             written.Add(interpolation);
         }
 

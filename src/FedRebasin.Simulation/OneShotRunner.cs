@@ -62,14 +62,6 @@ public sealed record OneShotMethod(
     double IdentityFraction = double.NaN,
     int RepairPointsCorrected = 0);
 
-/// <summary>Test loss and accuracy along the straight line between two client models.</summary>
-/// <param name="From">Client at α = 0 (the reference).</param>
-/// <param name="To">Client at α = 1.</param>
-/// <param name="Alphas">Interpolation weights.</param>
-/// <param name="Naive">The line between the models as trained.</param>
-/// <param name="Aligned">The line after weight matching <paramref name="To"/> onto <paramref name="From"/>.</param>
-public sealed record OneShotInterpolation(int From, int To, IReadOnlyList<double> Alphas, InterpolationResult Naive, InterpolationResult Aligned);
-
 /// <summary>A whole one-shot run.</summary>
 /// <param name="Options">The settings used.</param>
 /// <param name="Clients">Each client's model alone.</param>
@@ -84,7 +76,7 @@ public sealed record OneShotResult(
     IReadOnlyList<OneShotClient> Clients,
     IReadOnlyList<OneShotMethod> Methods,
     IReadOnlyList<GroupMatch> Groups,
-    OneShotInterpolation? Interpolation,
+    ClientInterpolation? Interpolation,
     int CalibrationExamples,
     double Seconds,
     long PeakWorkingSetBytes)
@@ -113,9 +105,6 @@ public static class OneShotRunner
 {
     /// <summary>Calibration sample for repair when <see cref="SimulationOptions.CalibrationExamples"/> is 0.</summary>
     public const int DefaultCalibrationExamples = 2_000;
-
-    /// <summary>Points on each interpolation curve.</summary>
-    public const int InterpolationSteps = 11;
 
     /// <summary>Seed of client <paramref name="index"/>'s initial weights in a run seeded <paramref name="seed"/>.</summary>
     public static long InitialSeed(int seed, int index) => ((long)seed * 1_000_003) + 10_000 + index;
@@ -272,26 +261,9 @@ public static class OneShotRunner
         [.. matches[0].Groups.Select((g, k) => new GroupMatch(g.Name, g.Size, matches.Sum(m => m.Groups[k].Gain), matches.Average(m => m.Groups[k].IdentityFraction)))];
 
     /// <summary>The line from the reference (most examples) to the next largest client, as trained and after weight matching.</summary>
-    private static OneShotInterpolation Interpolate(IReadOnlyList<ClassifierModel> models, IReadOnlyList<double> weights, TensorData testData, int seed)
+    private static ClientInterpolation Interpolate(IReadOnlyList<ClassifierModel> models, IReadOnlyList<double> weights, TensorData testData, int seed)
     {
         int[] bySize = [.. Enumerable.Range(0, models.Count).OrderByDescending(i => weights[i]).ThenBy(i => i)];
-        int from = bySize[0];
-        int to = bySize[1];
-        var a = models[from];
-        var b = models[to];
-        double[] alphas = Alphas.Linspace(InterpolationSteps);
-        (double, double) Score(ClassifierModel model)
-        {
-            var e = Evaluator.Evaluate(model, testData);
-            return (e.Loss, e.Accuracy);
-        }
-
-        var naive = InterpolationCurve.Compute(a.Spec, a.state_dict(), b.state_dict(), alphas, Score);
-        var permutationSpec = PermutationSpecs.For(a);
-        var match = WeightMatching.Match(permutationSpec, a.state_dict(), b.state_dict(), new WeightMatchingOptions { Seed = seed });
-        using var scope = NewDisposeScope();
-        var aligned = permutationSpec.Permute(b.state_dict(), match.Permutations);
-        var alignedCurve = InterpolationCurve.Compute(a.Spec, a.state_dict(), aligned, alphas, Score);
-        return new OneShotInterpolation(from, to, alphas, naive, alignedCurve);
+        return ClientInterpolation.Compute(bySize[0], models[bySize[0]], bySize[1], models[bySize[1]], testData, seed);
     }
 }

@@ -14,7 +14,8 @@ namespace FedRebasin.Simulation;
 /// <param name="Seconds">Wall time of the whole run.</param>
 /// <param name="CheckpointDirectory">The coordinator's checkpoints and audit records.</param>
 /// <param name="Failure">Why the run stopped before its last round (a round abandoned repeatedly, e.g. every client's training diverged); null when it completed.</param>
-public sealed record StrategyResult(string Strategy, IReadOnlyList<RoundSummary> Rounds, double Seconds, string CheckpointDirectory, string? Failure = null)
+/// <param name="LastMerge">The interpolation curves between two of the models merged in the last round (the two largest clients'), as trained and weight-matched; null when the run stopped early or fewer than two clients took part.</param>
+public sealed record StrategyResult(string Strategy, IReadOnlyList<RoundSummary> Rounds, double Seconds, string CheckpointDirectory, string? Failure = null, ClientInterpolation? LastMerge = null)
 {
     /// <summary>Test accuracy after the last round.</summary>
     public double FinalAccuracy => Rounds.Count > 0 ? Rounds[^1].Accuracy : double.NaN;
@@ -32,7 +33,8 @@ public sealed record SimulationResult(SimulationOptions Options, IReadOnlyList<S
 
 /// <summary>
 /// Writes a simulation's results into its output folder: <c>settings.json</c>, <c>results.json</c>, one CSV per
-/// strategy (<c>STRATEGY/rounds.csv</c>; for aligned strategies also <c>STRATEGY/alignment.csv</c> and
+/// strategy (<c>STRATEGY/rounds.csv</c>, <c>STRATEGY/interpolation.png</c>: the line between two of the last round's
+/// client models, as trained and weight-matched; for aligned strategies also <c>STRATEGY/alignment.csv</c> and
 /// <c>STRATEGY/alignment-gain.png</c>, per permutation group and round), <c>accuracy.png</c> (accuracy per round, every strategy) and
 /// <c>final-accuracy.png</c>; and formats the ranking table printed at the end.
 /// </summary>
@@ -67,7 +69,7 @@ public static class SimulationReport
         {
             seconds = result.Seconds,
             peak_working_set_bytes = result.PeakWorkingSetBytes,
-            strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, failure = r.Failure, rounds = r.Rounds }),
+            strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, failure = r.Failure, rounds = r.Rounds, last_merge_interpolation = r.LastMerge?.ToJson() }),
         }, Json));
         written.Add(results);
         foreach (var run in result.Runs)
@@ -76,6 +78,14 @@ public static class SimulationReport
             Directory.CreateDirectory(Path.GetDirectoryName(csv)!);
             File.WriteAllText(csv, ToCsv(run.Rounds));
             written.Add(csv);
+        }
+
+        foreach (var run in result.Runs.Where(r => r.LastMerge is not null))
+        {
+            var line = run.LastMerge!;
+            string path = Path.Combine(folder, FolderName(StrategySpec.Parse(run.Strategy)), "interpolation.png");
+            line.SavePlot(path, string.Create(CultureInfo.InvariantCulture, $"{run.Strategy}, round {run.Rounds[^1].Round}: {line.Describe()}, test accuracy and loss"));
+            written.Add(path);
         }
 
         foreach (var run in result.Runs.Where(r => r.Rounds.Any(x => x.Groups is { Count: > 0 })))
@@ -146,8 +156,11 @@ public static class SimulationReport
         return text.ToString();
     }
 
-    /// <summary>The strategies ranked by final accuracy (runs that stopped early last), as rows of text (strategy, final, best, vs FedAvg shadow, seconds).</summary>
-    public static IReadOnlyList<(string Strategy, string Final, string Best, string ShadowGap, string Seconds)> Ranking(SimulationResult result)
+    /// <summary>
+    /// The strategies ranked by final accuracy (runs that stopped early last), as rows of text (strategy, final, best,
+    /// vs FedAvg shadow, the last merge's loss barrier between two client models as trained → weight-matched, seconds).
+    /// </summary>
+    public static IReadOnlyList<(string Strategy, string Final, string Best, string ShadowGap, string LastMergeBarrier, string Seconds)> Ranking(SimulationResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         return [.. result.Runs
@@ -158,6 +171,9 @@ public static class SimulationReport
                 r.Failure is null ? Percent(r.FinalAccuracy) : string.Create(CultureInfo.InvariantCulture, $"stopped after round {r.Rounds.Count} ({Percent(r.FinalAccuracy)})"),
                 Percent(r.BestAccuracy),
                 r.Rounds.Count > 0 ? Points(r.Rounds[^1].Accuracy - r.Rounds[^1].ShadowFedAvgAccuracy) : "-",
+                r.LastMerge is { } line
+                    ? string.Create(CultureInfo.InvariantCulture, $"{line.Naive.LossBarrier:0.###} → {line.Aligned.LossBarrier:0.###}")
+                    : "-",
                 r.Seconds.ToString("0", CultureInfo.InvariantCulture)))];
     }
 

@@ -4,6 +4,10 @@ using FedRebasin.Client;
 using FedRebasin.Coordinator;
 using FedRebasin.Data;
 using FedRebasin.Federation.Strategies;
+using FedRebasin.Models;
+using FedRebasin.Tensors;
+using FedRebasin.Torch;
+using FedRebasin.Training;
 
 namespace FedRebasin.Simulation;
 
@@ -39,11 +43,13 @@ public static class SimulationRunner
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var train = DatasetCatalog.Load(options.Dataset, DataSplit.Train, options.DataDirectory);
+        var test = DatasetCatalog.Load(options.Dataset, DataSplit.Test, options.DataDirectory);
         var started = Stopwatch.StartNew();
         var runs = new List<StrategyResult>();
+        using var testData = TensorData.Sample(test, options.EvaluationExamples, options.Seed, TorchDevices.Resolve(options.Device));
         for (int i = 0; i < options.Strategies.Count; i++)
         {
-            runs.Add(await RunStrategyAsync(options, train, options.Strategies[i], i, progress, clientMetrics, cancellationToken).ConfigureAwait(false));
+            runs.Add(await RunStrategyAsync(options, train, testData, options.Strategies[i], i, progress, clientMetrics, cancellationToken).ConfigureAwait(false));
         }
 
         long peak;
@@ -56,7 +62,7 @@ public static class SimulationRunner
     }
 
     private static async Task<StrategyResult> RunStrategyAsync(
-        SimulationOptions options, ImageDataset train, StrategySpec strategy, int index, IProgress<SimulationProgress>? progress, ClientMetrics? clientMetrics, CancellationToken cancellationToken)
+        SimulationOptions options, ImageDataset train, TensorData testData, StrategySpec strategy, int index, IProgress<SimulationProgress>? progress, ClientMetrics? clientMetrics, CancellationToken cancellationToken)
     {
         string name = strategy.ToString();
         string folder = Path.Combine(Path.GetFullPath(options.OutputDirectory), SimulationReport.FolderName(strategy), "checkpoints");
@@ -71,8 +77,9 @@ public static class SimulationRunner
         await using var server = await CoordinatorServer.StartAsync(CoordinatorSettings(options, train, strategy, folder), cancellationToken: cancellationToken).ConfigureAwait(false);
         using var slots = new SemaphoreSlim(options.MaxConcurrentClients, options.MaxConcurrentClients);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var lastRound = new FinalRoundModels(options.Rounds);
         var workers = Enumerable.Range(0, options.Clients)
-            .Select(i => Task.Run(() => new ClientWorker(ClientSettings(options, train, server.Address, slots, i), metrics: clientMetrics).RunAsync(stop.Token), stop.Token))
+            .Select(i => Task.Run(() => new ClientWorker(ClientSettings(options, train, server.Address, slots, i, lastRound.Offer), metrics: clientMetrics).RunAsync(stop.Token), stop.Token))
             .ToList();
         var run = server.Run;
         var done = run.WaitUntilDoneAsync(stop.Token);
@@ -109,7 +116,27 @@ public static class SimulationRunner
         }
 
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
-        return new StrategyResult(name, run.CompletedRounds, watch.Elapsed.TotalSeconds, folder, failure);
+        double seconds = watch.Elapsed.TotalSeconds;
+        var interpolation = failure is null ? InterpolateLastMerge(lastRound.Kept(), testData, options.Seed) : null;
+        return new StrategyResult(name, run.CompletedRounds, seconds, folder, failure, interpolation);
+    }
+
+    /// <summary>
+    /// The line between the final round's two largest clients' models, as trained and weight-matched (after the run, so
+    /// not in its time); null with fewer than two.
+    /// </summary>
+    private static ClientInterpolation? InterpolateLastMerge(IReadOnlyList<TrainedModel> kept, TensorData testData, int seed)
+    {
+        if (kept.Count < 2)
+        {
+            return null;
+        }
+
+        using var a = Load(kept[0]);
+        using var b = Load(kept[1]);
+        return ClientInterpolation.Compute(kept[0].ClientIndex, a, kept[1].ClientIndex, b, testData, seed);
+        ClassifierModel Load(TrainedModel m) =>
+            ModelFile.FromSafeTensors(SafeTensors.Parse(m.SafeTensors, m.ClientId), $"{m.ClientId}'s round {m.Round} model", testData.Features.device);
     }
 
     private static Dictionary<string, string?> CoordinatorSettings(SimulationOptions options, ImageDataset train, StrategySpec strategy, string checkpoints)
@@ -162,8 +189,9 @@ public static class SimulationRunner
         return settings;
     }
 
-    private static ClientOptions ClientSettings(SimulationOptions options, ImageDataset train, Uri address, SemaphoreSlim slots, int index) => new()
+    private static ClientOptions ClientSettings(SimulationOptions options, ImageDataset train, Uri address, SemaphoreSlim slots, int index, Action<TrainedModel> modelTrained) => new()
     {
+        ModelTrained = modelTrained,
         CoordinatorAddress = address,
         ClientId = string.Create(CultureInfo.InvariantCulture, $"client-{index:D3}"),
         Dataset = train,

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using FedRebasin.Client;
 using FedRebasin.Coordinator;
+using FedRebasin.Data;
 using FedRebasin.Federation.Strategies;
 
 namespace FedRebasin.Simulation.Tests;
@@ -114,11 +116,45 @@ public sealed class SimulationRunTests : IDisposable
         Assert.Equal(1 + (2 * groups), (await File.ReadAllLinesAsync(Path.Combine(_folder, "a", "wm+repair", "alignment.csv"), TestContext.Current.CancellationToken)).Length);
         Assert.Contains(Path.Combine(_folder, "a", "wm+repair", "alignment-gain.png"), files);
         Assert.DoesNotContain(Path.Combine(_folder, "a", "fedavg", "alignment-gain.png"), files);
+        // The last merge's interpolation curve runs between the final round's two largest clients' models; weight
+        // matching only relabels hidden units, so both curves start at the same model and end at equivalent ones.
+        var splits = Partitioner.Partition(DatasetCatalog.Load("synthetic", DataSplit.Train), 3, PartitionSpec.Parse("dirichlet:0.5"), 3);
+        int[] largest = [.. Enumerable.Range(0, 3).OrderByDescending(i => splits[i].Length).ThenBy(i => i).Take(2)];
+        Assert.All(result.Runs, r =>
+        {
+            var line = r.LastMerge!;
+            Assert.Equal((largest[0], largest[1]), (line.From, line.To));
+            Assert.Equal(ClientInterpolation.Steps, line.Alphas.Count);
+            Assert.Equal(line.Naive.Loss[0], line.Aligned.Loss[0], 12);
+            Assert.Equal(line.Naive.Loss[^1], line.Aligned.Loss[^1], 4);
+            Assert.Equal(line.Naive.Accuracy[^1], line.Aligned.Accuracy[^1], 3);
+            Assert.True(double.IsFinite(line.Naive.LossBarrier) && double.IsFinite(line.Aligned.LossBarrier));
+            Assert.Contains(Path.Combine(_folder, "a", r.Strategy, "interpolation.png"), files);
+        });
+        var lastMerge = json.RootElement.GetProperty("strategies")[0].GetProperty("last_merge_interpolation");
+        Assert.Equal(ClientInterpolation.Steps, lastMerge.GetProperty("aligned").GetProperty("accuracy").GetArrayLength());
+        Assert.Contains("→", SimulationReport.Ranking(result)[0].LastMergeBarrier, StringComparison.Ordinal);
         foreach (string png in files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
         {
             byte[] head = (await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken))[..4];
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, head);
         }
+    }
+
+    [Fact]
+    public void FinalRoundModels_KeepsTheTwoLargestOfTheFinalRound_ARetryReplaces()
+    {
+        var kept = new FinalRoundModels(finalRound: 4);
+        TrainedModel Model(int index, long round, long samples, byte tag) => new($"client-{index}", index, round, samples, [tag]);
+
+        kept.Offer(Model(0, 3, 900, 1));
+        kept.Offer(Model(1, 4, 100, 2));
+        kept.Offer(Model(2, 4, 300, 3));
+        kept.Offer(Model(3, 4, 300, 4));
+        kept.Offer(Model(4, 4, 200, 5));
+        kept.Offer(Model(2, 4, 300, 6));
+
+        Assert.Equal([(2, (byte)6), (3, (byte)4)], kept.Kept().Select(m => (m.ClientIndex, m.SafeTensors[0])));
     }
 
     [Fact]

@@ -102,14 +102,16 @@ internal static class SimulateCommand
             var result = await SimulationRunner.RunAsync(options, progress, cancellationToken, metrics?.Metrics);
             var files = SimulationReport.Write(result);
 
-            var table = new Table().AddColumns("strategy", "final accuracy", "best accuracy", "vs FedAvg of the same updates (points)", "seconds");
+            var table = new Table().AddColumns("strategy", "final", "best", "vs FedAvg", "last-merge barrier", "seconds");
             foreach (var row in SimulationReport.Ranking(result))
             {
-                table.AddRow(Markup.Escape(row.Strategy), row.Final, row.Best, row.ShadowGap, row.Seconds);
+                table.AddRow(Markup.Escape(row.Strategy), row.Final, row.Best, row.ShadowGap, row.LastMergeBarrier, row.Seconds);
             }
 
             ui.Line(string.Empty);
             ui.Console.Write(table);
+            ui.Line("final, best: test accuracy after the last round and at its best round; vs FedAvg: points over plain FedAvg of the same updates; "
+                + "last-merge barrier: test-loss barrier on the line between the last round's two largest clients' models, as trained → weight-matched.");
             ui.Line(string.Create(CultureInfo.InvariantCulture,
                 $"{result.Seconds:0} s in all, peak working set {result.PeakWorkingSetBytes / (1024.0 * 1024.0):0} MiB. Results: {Path.Combine(options.OutputDirectory, "results.json")}; plots: {string.Join(", ", files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))}"));
             return ExitCodes.Success;

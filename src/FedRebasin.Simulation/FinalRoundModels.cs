@@ -1,0 +1,43 @@
+using FedRebasin.Client;
+
+namespace FedRebasin.Simulation;
+
+/// <summary>
+/// Keeps, of the models client workers train for the final round, the two from the largest splits (ties: the lower
+/// index): the endpoints of the interpolation curve of the last merge. Two models at most, whatever the client count.
+/// </summary>
+/// <param name="finalRound">The round whose models are kept.</param>
+internal sealed class FinalRoundModels(long finalRound)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<int, TrainedModel> _kept = [];
+
+    /// <summary>Takes a freshly trained model (from any worker's thread); a retried round replaces the client's earlier one.</summary>
+    public void Offer(TrainedModel model)
+    {
+        if (model.Round != finalRound)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _kept[model.ClientIndex] = model;
+            if (_kept.Count > 2)
+            {
+                _kept.Remove(Ordered().Last().ClientIndex);
+            }
+        }
+    }
+
+    /// <summary>The kept models, largest split first (fewer than two when fewer trained).</summary>
+    public IReadOnlyList<TrainedModel> Kept()
+    {
+        lock (_gate)
+        {
+            return Ordered().ToList();
+        }
+    }
+
+    private IEnumerable<TrainedModel> Ordered() => _kept.Values.OrderByDescending(m => m.SampleCount).ThenBy(m => m.ClientIndex);
+}
