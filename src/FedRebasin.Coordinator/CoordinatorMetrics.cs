@@ -194,12 +194,19 @@ internal sealed class CoordinatorMetrics : IDisposable
             last = _last;
         }
 
-        if (last is null || !double.IsFinite(last.VarianceRatioBefore) || !double.IsFinite(last.VarianceRatioAfter))
+        // Each figure when measured: repair through a statistics task measures "before" only.
+        var measured = new List<Measurement<double>>(2);
+        if (last is not null && double.IsFinite(last.VarianceRatioBefore))
         {
-            return [];
+            measured.Add(new Measurement<double>(last.VarianceRatioBefore, new KeyValuePair<string, object?>("when", "before")));
         }
 
-        return [new Measurement<double>(last.VarianceRatioBefore, new KeyValuePair<string, object?>("when", "before")), new Measurement<double>(last.VarianceRatioAfter, new KeyValuePair<string, object?>("when", "after"))];
+        if (last is not null && double.IsFinite(last.VarianceRatioAfter))
+        {
+            measured.Add(new Measurement<double>(last.VarianceRatioAfter, new KeyValuePair<string, object?>("when", "after")));
+        }
+
+        return measured;
     }
 
     private IEnumerable<Measurement<double>> ReadGroups(Func<(string Group, double Gain, double IdentityFraction), double> value)

@@ -103,6 +103,13 @@ public sealed class CoordinatorOptions
     /// </summary>
     public string RepairTargets { get; set; } = "pool";
 
+    /// <summary>
+    /// Rounds in which the strategy's repair runs: rounds 1 to this one; later rounds merge without it (and clients
+    /// send no moments). 0: every round. Repairing every round of a long run lets the weights grow without bound
+    /// (docs/EXPERIMENTS.md: REPAIR lifts the early rounds, then diverges after 15–18 rounds of non-IID clients).
+    /// </summary>
+    public int RepairRounds { get; set; }
+
     /// <summary>How long clients have to answer a statistics task (federated repair) before the coordinator repairs with the answers it has.</summary>
     public TimeSpan StatisticsDeadline { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -254,6 +261,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.MaxRequestsPerSecond >= 0, nameof(options.MaxRequestsPerSecond), options.MaxRequestsPerSecond, "must not be negative (0 turns the limit off)");
         Check(options.RequestBurst >= 1, nameof(options.RequestBurst), options.RequestBurst, "must be at least 1");
         Check(options.MissedHeartbeats >= 1, nameof(options.MissedHeartbeats), options.MissedHeartbeats, "must be at least 1");
+        Check(options.RepairRounds >= 0, nameof(options.RepairRounds), options.RepairRounds, "must not be negative (0 repairs every round)");
         Check(options.RepairTargets is "pool" or "mix", nameof(options.RepairTargets), options.RepairTargets, "must be pool or mix");
         Check(options.StatisticsDeadline > TimeSpan.Zero, nameof(options.StatisticsDeadline), options.StatisticsDeadline, "must be positive");
         Check(options.KeepModelCheckpoints >= 1, nameof(options.KeepModelCheckpoints), options.KeepModelCheckpoints, "must be at least 1");

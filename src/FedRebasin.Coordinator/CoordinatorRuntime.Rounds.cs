@@ -87,7 +87,7 @@ internal sealed partial class CoordinatorRuntime
         {
             lock (_gate)
             {
-                return _pending is { } pending ? new StatisticsRequest(pending.Version, Strategy.Repair, pending.Candidate.RepairPoints, pending.Targets) : null;
+                return _pending is { } pending ? new StatisticsRequest(pending.Version, RepairFor(pending.Round), pending.Candidate.RepairPoints, pending.Targets) : null;
             }
         }
     }
@@ -282,7 +282,7 @@ internal sealed partial class CoordinatorRuntime
             }
         }
 
-        var mode = Strategy.Repair;
+        var mode = RepairFor(round);
         if (mode == RepairMode.None)
         {
             Finish(round, candidate, clients, repair: null, shadow);
@@ -309,6 +309,9 @@ internal sealed partial class CoordinatorRuntime
         }
     }
 
+    /// <summary>The repair mode of <paramref name="round"/>: the strategy's, or none after <see cref="CoordinatorOptions.RepairRounds"/>.</summary>
+    public RepairMode RepairFor(long round) => Options.RepairRounds > 0 && round > Options.RepairRounds ? RepairMode.None : Strategy.Repair;
+
     /// <summary>Serves the merged model as "R-merged" and asks the round's responders to measure it (statistics task).</summary>
     private void AskForStatistics(int round, ClassifierModel candidate, RepairTargets targets, IReadOnlyList<ClientAlignmentRecord> clients, RoundEvaluation? shadow)
     {
@@ -332,13 +335,13 @@ internal sealed partial class CoordinatorRuntime
                 _pending = null;
             }
 
-            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(Strategy.Repair), "skipped", 0, 0, e.Message), shadow);
+            Finish(round, candidate, clients, new RoundRepair(RepairModes.ToName(RepairFor(round)), "skipped", 0, 0, e.Message), shadow);
         }
     }
 
     private void FinishStatisticsRepair(PendingRepair pending)
     {
-        var mode = RepairModes.ToName(Strategy.Repair);
+        var mode = RepairModes.ToName(RepairFor(pending.Round));
         RoundRepair repair;
         if (pending.Answers == 0)
         {
@@ -347,7 +350,7 @@ internal sealed partial class CoordinatorRuntime
         else
         {
             var repairing = System.Diagnostics.Stopwatch.StartNew();
-            int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, Strategy.Repair);
+            int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, RepairFor(pending.Round));
             Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data",
                 VarianceRatioBefore(pending));

@@ -338,7 +338,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
                         ModelSha256 = model.Sha256,
                         ModelBytes = model.Bytes.Length,
                         Deadline = task.Deadline is { } deadline ? Timestamp.FromDateTimeOffset(deadline) : null,
-                        CollectMoments = RepairModes.IsCorrection(_runtime.Strategy.Repair),
+                        CollectMoments = RepairModes.IsCorrection(_runtime.RepairFor(task.Round)),
                         HyperParameters = new HyperParameters
                         {
                             LocalEpochs = training.LocalEpochs,

@@ -62,6 +62,9 @@ public sealed record SimulationOptions
     /// <summary>How clients' moments become repair targets: "pool" or "mix" (see the coordinator's RepairTargets setting).</summary>
     public string RepairTargets { get; init; } = "pool";
 
+    /// <summary>Repair only in rounds 1 to this one (the coordinator's RepairRounds setting); 0: every round.</summary>
+    public int RepairRounds { get; init; }
+
     /// <summary>Test examples each published model is evaluated on.</summary>
     public int EvaluationExamples { get; init; } = 10_000;
 
@@ -104,6 +107,7 @@ public sealed record SimulationOptions
         Check(Strategies.Distinct().Count() == Strategies.Count, "--strategies", string.Join(",", Strategies), "must not repeat a strategy");
         Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");
         Check(RepairTargets is "pool" or "mix", "--repair-targets", RepairTargets, "must be pool or mix");
+        Check(RepairRounds >= 0, "--repair-rounds", RepairRounds, "must not be negative (0 repairs every round)");
         Check(CalibrationExamples >= 0, "--calibration", CalibrationExamples, "must not be negative");
         Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
         Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");

@@ -161,6 +161,7 @@ public static class SimulationRunner
             ["Coordinator:Evaluation:Examples"] = Invariant($"{options.EvaluationExamples}"),
             ["Coordinator:CheckpointDirectory"] = checkpoints,
             ["Coordinator:RepairTargets"] = options.RepairTargets,
+            ["Coordinator:RepairRounds"] = Invariant($"{options.RepairRounds}"),
             // One process, one box: short polls and ticks keep the round overhead low; callers are our own workers.
             ["Coordinator:PollWindow"] = "00:00:02",
             ["Coordinator:TickInterval"] = "00:00:00.050",

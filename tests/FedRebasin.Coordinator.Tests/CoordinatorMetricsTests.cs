@@ -37,6 +37,24 @@ public sealed class CoordinatorMetricsTests
     }
 
     [Fact]
+    public void VarianceRatio_RepairThroughAStatisticsTask_ReportsBeforeOnly()
+    {
+        // Arrange: federated repair measures the merged model before the correction and nothing after it.
+        using var factory = new ScopedMeterFactory();
+        using var metrics = new CoordinatorMetrics(factory);
+        var summary = new RoundSummary(1, 3, 300, 0.75, 0.6, 0.70, 0.8, 1.5, 3.0, 1000, 0.9, 0.1, "statistics",
+            RepairPointsCorrected: 2, VarianceRatioBefore: 0.3, VarianceRatioAfter: double.NaN);
+
+        // Act
+        metrics.RoundCompleted(summary, "wm+repair");
+        var seen = Collect(factory);
+
+        // Assert
+        Assert.Equal(0.3, Single(seen, "fedrebasin.repair.variance_ratio", ("when", "before")));
+        Assert.Single(seen, m => m.Name == "fedrebasin.repair.variance_ratio");
+    }
+
+    [Fact]
     public void Gauges_WithoutEvaluationOrRepair_ReportNoValueRatherThanNaN()
     {
         // Arrange: no evaluation data (NaN figures) and no repair.

@@ -84,6 +84,7 @@ public sealed class CoordinatorStrategyOptionsTests
             MissedHeartbeats = 0,
             StatisticsDeadline = TimeSpan.Zero,
             KeepModelCheckpoints = 0,
+            RepairRounds = -1,
             Evaluation = new CoordinatorDataOptions { Dataset = "imagenet", Examples = 0, Directory = "/no/such/folder" },
         };
 
@@ -92,7 +93,7 @@ public sealed class CoordinatorStrategyOptionsTests
         Assert.True(result.Failed);
         foreach (string setting in new[]
         {
-            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints",
+            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints", "RepairRounds",
             "Evaluation:Dataset", "Evaluation:Examples", "Evaluation:Directory",
         })
         {

@@ -118,23 +118,42 @@ internal sealed class TestClient(Contracts.V1.Federation.FederationClient client
         return SafeTensors.ToBytes(ModelFile.ToSafeTensors(model));
     }
 
-    /// <summary>Uploads <paramref name="payload"/>; <paramref name="sendBytes"/> limits what is sent, <paramref name="sha"/> overrides the digest.</summary>
-    public async Task<SubmitReply> UploadAsync(long round, string version, byte[] payload, string? sha = null, int? sendBytes = null, int chunkBytes = 1000)
+    /// <summary>The channel moments of <paramref name="payload"/>'s model at every repair point on 64 seeded random inputs (what a client sends for repair).</summary>
+    public static ChannelMoments[] Moments(byte[] payload, int seed)
+    {
+        using var scope = NewDisposeScope();
+        using var model = ModelFile.FromSafeTensors(SafeTensors.Parse(payload, "trained"), "trained");
+        var shape = new long[] { 64, model.Spec.InputChannels, model.Spec.InputHeight, model.Spec.InputWidth };
+        var inputs = randn(shape, generator: new TorchSharp.torch.Generator((ulong)seed));
+        var moments = Models.Permutations.MomentCollector.Collect(model, [inputs]);
+        return [.. model.RepairPoints.Select((point, i) =>
+        {
+            var proto = new ChannelMoments { Point = point.Name, Count = (long)moments[i].Count };
+            proto.Sum.AddRange(moments[i].Sum);
+            proto.SumSquares.AddRange(moments[i].SumSquares);
+            return proto;
+        })];
+    }
+
+    /// <summary>
+    /// Uploads <paramref name="payload"/> (with <paramref name="moments"/> for repair, when given); <paramref name="sendBytes"/>
+    /// limits what is sent, <paramref name="sha"/> overrides the digest.
+    /// </summary>
+    public async Task<SubmitReply> UploadAsync(long round, string version, byte[] payload, string? sha = null, int? sendBytes = null, int chunkBytes = 1000, IEnumerable<ChannelMoments>? moments = null)
     {
         using var call = client.SubmitUpdate(headers, cancellationToken: Token);
-        await call.RequestStream.WriteAsync(new UpdateMessage
+        var header = new UpdateHeader
         {
-            Header = new UpdateHeader
-            {
-                ClientId = ClientId,
-                SessionId = SessionId,
-                Round = round,
-                ModelVersion = version,
-                SampleCount = 100,
-                Sha256 = sha ?? Sha256Hex.Compute(payload),
-                TotalBytes = payload.Length,
-            },
-        }, Token);
+            ClientId = ClientId,
+            SessionId = SessionId,
+            Round = round,
+            ModelVersion = version,
+            SampleCount = 100,
+            Sha256 = sha ?? Sha256Hex.Compute(payload),
+            TotalBytes = payload.Length,
+        };
+        header.Moments.AddRange(moments ?? []);
+        await call.RequestStream.WriteAsync(new UpdateMessage { Header = header }, Token);
         int limit = sendBytes ?? payload.Length;
         try
         {

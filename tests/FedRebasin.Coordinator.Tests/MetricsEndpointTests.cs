@@ -41,6 +41,10 @@ public sealed class MetricsEndpointTests : IDisposable
             ["Coordinator:Model:Classes"] = "10",
             ["Coordinator:Evaluation:Dataset"] = "synthetic",
             ["Coordinator:Evaluation:Examples"] = "200",
+            // Repair on coordinator-held calibration data from the clients' moments, so the repair figures exist.
+            ["Coordinator:Strategy"] = "wm+repair",
+            ["Coordinator:Calibration:Dataset"] = "synthetic",
+            ["Coordinator:Calibration:Examples"] = "200",
         });
         var clients = new[] { "a", "b", "c" }.Select(id => new TestClient(host.Client, id)).ToArray();
         foreach (var client in clients)
@@ -52,7 +56,7 @@ public sealed class MetricsEndpointTests : IDisposable
         foreach (var (client, seed) in clients.Select((c, i) => (c, i)))
         {
             byte[] payload = await client.TrainAsync(train, seed);
-            await client.UploadAsync(train.Round, train.ModelVersion, payload);
+            await client.UploadAsync(train.Round, train.ModelVersion, payload, moments: TestClient.Moments(payload, seed));
             if (seed == 0)
             {
                 await Assert.ThrowsAsync<RpcException>(() => client.UploadAsync(train.Round, train.ModelVersion, payload));
@@ -88,7 +92,10 @@ public sealed class MetricsEndpointTests : IDisposable
         Assert.True(HasSeries(text, "fedrebasin_transfer_bytes_total", "direction=\"out\""), text);
         Assert.True(HasSeries(text, "fedrebasin_run_state", "state=\"training\""), text);
         Assert.True(HasSeries(text, "fedrebasin_model_accuracy", "model=\"shadow_fedavg\""), text);
-        Assert.True(HasSeries(text, "fedrebasin_model_loss", "strategy=\"wm\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_model_loss", "strategy=\"wm+repair\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_merge_stage_duration_seconds_bucket", "stage=\"repair\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_repair_variance_ratio", "when=\"before\""), text);
+        Assert.True(HasSeries(text, "fedrebasin_repair_variance_ratio", "when=\"after\""), text);
         Assert.Contains("fedrebasin_merge_loss_barrier ", text, StringComparison.Ordinal);
         Assert.NotNull(onGrpcPort);
         // Every metric the Grafana dashboard queries is exported (histogram families by their _sum/_count/_bucket series).

@@ -11,11 +11,11 @@ public sealed class SimulationOptionsTests
     [Fact]
     public void Validate_BadSettings_NameEachOption()
     {
-        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11 };
+        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11, RepairRounds = -1 };
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
-        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr" })
+        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr", "--repair-rounds" })
         {
             Assert.Contains(option, error.Message, StringComparison.Ordinal);
         }
@@ -139,6 +139,20 @@ public sealed class SimulationRunTests : IDisposable
             byte[] head = (await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken))[..4];
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, head);
         }
+    }
+
+    [Fact]
+    public async Task RunAsync_RepairRounds_RepairsOnlyTheFirstRounds()
+    {
+        var options = Small("r") with { Rounds = 3, Strategies = [StrategySpec.Parse("wm+repair")], RepairRounds = 1 };
+
+        var run = (await SimulationRunner.RunAsync(options, null, TestContext.Current.CancellationToken)).Runs[0];
+
+        Assert.Equal(["statistics", "none", "none"], run.Rounds.Select(r => r.Repair));
+        Assert.True(run.Rounds[0].RepairPointsCorrected > 0);
+        Assert.All(run.Rounds.Skip(1), r => Assert.Equal(0, r.RepairPointsCorrected));
+        // Later rounds ask clients for no moments and measure nothing for repair.
+        Assert.All(run.Rounds.Skip(1), r => Assert.True(double.IsNaN(r.VarianceRatioBefore)));
     }
 
     [Fact]

@@ -28,6 +28,7 @@ internal static class SimulateCommand
         var seed = CommonOptions.Seed();
         var concurrent = new Option<int>("--max-concurrent-clients") { Description = "Clients that train at once (the rest wait: memory and cores of one device).", DefaultValueFactory = _ => defaults.MaxConcurrentClients };
         var calibration = new Option<int>("--calibration") { Description = "Training examples the coordinator holds to measure merged models for repair (0: clients answer statistics tasks).", DefaultValueFactory = _ => 0 };
+        var repairRounds = new Option<int>("--repair-rounds") { Description = "Repair only in rounds 1 to this one, then merge without it; 0 repairs every round (long runs can diverge, docs/EXPERIMENTS.md).", DefaultValueFactory = _ => defaults.RepairRounds };
         var repairTargets = new Option<string>("--repair-targets") { Description = "How clients' moments become repair targets: pool (one population over all clients' data) or mix (REPAIR's weighted mean of stds).", DefaultValueFactory = _ => defaults.RepairTargets };
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
         var device = CommonOptions.Device();
@@ -36,7 +37,7 @@ internal static class SimulateCommand
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, evalExamples, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, evalExamples, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -71,6 +72,7 @@ internal static class SimulateCommand
                 MaxConcurrentClients = parse.GetValue(concurrent),
                 CalibrationExamples = parse.GetValue(calibration),
                 RepairTargets = parse.GetValue(repairTargets)!,
+                RepairRounds = parse.GetValue(repairRounds),
                 EvaluationExamples = parse.GetValue(evalExamples),
                 Device = parse.GetValue(device)!,
                 OneShot = parse.GetValue(oneShot),
