@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -71,7 +72,21 @@ public sealed partial class ClientResilience
         try
         {
             context.Properties.Set(AttemptTimeoutKey, attemptTimeout);
-            return await _pipeline.ExecuteAsync(async ctx => await attempt(ctx.CancellationToken).ConfigureAwait(false), context).ConfigureAwait(false);
+            return await _pipeline.ExecuteAsync(async ctx =>
+            {
+                try
+                {
+                    return await attempt(ctx.CancellationToken).ConfigureAwait(false);
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && ctx.CancellationToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    // Grpc.Net.Client reports a call cancelled through its token as CANCELLED, not as an
+                    // OperationCanceledException; only the latter tells the timeout strategy that its attempt timed out
+                    // (a transient TimeoutRejectedException, retried). Otherwise an attempt timeout that fires just before
+                    // the call's deadline would look like a fatal error and stop the worker.
+                    throw new OperationCanceledException(e.Status.Detail, e, ctx.CancellationToken);
+                }
+            }, context).ConfigureAwait(false);
         }
         finally
         {

@@ -94,11 +94,13 @@ public static class SimulationRunner
                 progress?.Report(new SimulationProgress(name, index, options.Strategies.Count, rounds[^1].Round, options.Rounds, rounds[^1].Accuracy));
             }
 
-            if (workers.FirstOrDefault(w => w.IsFaulted) is { } failed)
+            if (workers.FindIndex(w => w.IsFaulted) is int failed and >= 0)
             {
                 // A client that gave up would leave the run waiting forever: stop and report its error.
                 await stop.CancelAsync().ConfigureAwait(false);
-                await failed.ConfigureAwait(false);
+                var error = workers[failed].Exception!.GetBaseException();
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"{name}: client {failed} stopped after round {run.CompletedRounds.Count}: {error.Message}"), error);
             }
         }
 
