@@ -456,7 +456,7 @@ public sealed partial class ClientWorker
         using var scope = NewDisposeScope();
         using var model = ModelFile.FromSafeTensors(SafeTensors.Parse(global, version), version, device);
         var report = Trainer.Train(model, data, options, cancellationToken: cancellationToken);
-        byte[] payload = SafeTensors.ToBytes(ModelFile.ToSafeTensors(model));
+        byte[] payload = ModelFile.ToBytes(model);
         var moments = momentExamples > 0 ? ToProto(model.RepairPoints, MomentCollector.Collect(model, Batches(data, momentExamples))) : [];
         return (payload, report, moments);
     }

@@ -316,7 +316,7 @@ internal sealed partial class CoordinatorRuntime
     private void AskForStatistics(int round, ClassifierModel candidate, RepairTargets targets, IReadOnlyList<ClientAlignmentRecord> clients, RoundEvaluation? shadow)
     {
         string version = string.Create(CultureInfo.InvariantCulture, $"{round}-merged");
-        Publish(version, SafeTensors.ToBytes(ModelFile.ToSafeTensors(candidate)), makeCurrent: false);
+        Publish(version, ModelFile.ToBytes(candidate), makeCurrent: false);
         var pending = new PendingRepair(round, candidate, targets, clients, shadow, FindVersion(version)!);
         lock (_gate)
         {
@@ -394,7 +394,7 @@ internal sealed partial class CoordinatorRuntime
             LogEvaluated(round, result.Accuracy, evaluation.ShadowFedAvgAccuracy);
         }
 
-        byte[] bytes = SafeTensors.ToBytes(ModelFile.ToSafeTensors(next));
+        byte[] bytes = ModelFile.ToBytes(next);
         var state = SnapshotState(next);
         var snapshot = Machine.Snapshot;
         var reference = Current;

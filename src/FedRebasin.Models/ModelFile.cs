@@ -39,14 +39,35 @@ public static partial class ModelFile
     public static SafeTensorsFile ToSafeTensors(ClassifierModel model, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var entries = model.state_dict().Select(p => TensorConversion.ToEntry(p.Key, p.Value)).ToList();
+        return new SafeTensorsFile(entries, Metadata(model, extraMetadata));
+    }
+
+    /// <summary>
+    /// The bytes of <see cref="ToSafeTensors"/>'s file, written with one copy of each tensor straight into the result
+    /// (the payload path: every client update and every published model goes through here).
+    /// </summary>
+    public static byte[] ToBytes(ClassifierModel model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var state = model.state_dict().ToList();
+        var layouts = state.ConvertAll(p => new TensorLayout(p.Key, TensorConversion.ToSafeTensorDType(p.Value.dtype), p.Value.shape));
+        return SafeTensors.ToBytes(layouts, Metadata(model, extraMetadata), (index, destination) =>
+        {
+            using var cpu = state[index].Value.detach().cpu().contiguous();
+            cpu.bytes.CopyTo(destination);
+        });
+    }
+
+    private static Dictionary<string, string> Metadata(ClassifierModel model, IReadOnlyDictionary<string, string>? extraMetadata)
+    {
         var metadata = new Dictionary<string, string>(model.Spec.ToMetadata());
         foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
         {
             metadata[key] = value;
         }
 
-        var entries = model.state_dict().Select(p => TensorConversion.ToEntry(p.Key, p.Value)).ToList();
-        return new SafeTensorsFile(entries, metadata);
+        return metadata;
     }
 
     /// <summary>Writes the model atomically to <paramref name="path"/>.</summary>

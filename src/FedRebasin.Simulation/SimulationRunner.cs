@@ -161,6 +161,7 @@ public static class SimulationRunner
             ["Coordinator:Evaluation:Dataset"] = options.Dataset,
             ["Coordinator:Evaluation:Directory"] = options.DataDirectory,
             ["Coordinator:Evaluation:Examples"] = Invariant($"{options.EvaluationExamples}"),
+            ["Coordinator:EvaluateUpdates"] = options.EvaluateUpdates ? "true" : "false",
             ["Coordinator:CheckpointDirectory"] = checkpoints,
             ["Coordinator:RepairTargets"] = options.RepairTargets,
             ["Coordinator:RepairRounds"] = Invariant($"{options.RepairRounds}"),

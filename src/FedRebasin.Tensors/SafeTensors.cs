@@ -170,7 +170,7 @@ public static class SafeTensors
     }
 
     /// <summary>
-    /// Writes <paramref name="file"/> to <paramref name="stream"/> (see <see cref="ToBytes"/> for the layout). The
+    /// Writes <paramref name="file"/> to <paramref name="stream"/> (see <see cref="ToBytes(SafeTensorsFile)"/> for the layout). The
     /// stream is neither flushed nor closed.
     /// </summary>
     public static void Write(Stream stream, SafeTensorsFile file)
@@ -218,17 +218,72 @@ public static class SafeTensors
         return result;
     }
 
-    private static byte[] BuildHeader(SafeTensorsFile file)
+    /// <summary>
+    /// Serializes tensors whose bytes the caller writes straight into the result (<paramref name="writeData"/> is
+    /// called once per tensor, in order, with its slice of the data buffer, and must fill all of it: the buffer is not
+    /// zeroed first), so a model's weights are copied once
+    /// instead of into entries first. The output is byte for byte what <see cref="ToBytes(SafeTensorsFile)"/> writes
+    /// for the same tensors and metadata.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name, shape or metadata entry is invalid, or two tensors share a name.</exception>
+    /// <exception cref="InvalidOperationException">The result would be larger than the largest byte array.</exception>
+    public static byte[] ToBytes(IReadOnlyList<TensorLayout> tensors, IReadOnlyDictionary<string, string>? metadata, TensorDataWriter writeData)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(writeData);
+        var sortedMetadata = new SafeTensorsFile([], metadata).Metadata;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var layouts = new List<(string Name, SafeTensorDType DType, IReadOnlyList<long> Shape, long ByteCount)>(tensors.Count);
+        long dataBytes = 0;
+        foreach (var tensor in tensors)
+        {
+            ArgumentNullException.ThrowIfNull(tensor, nameof(tensors));
+            long bytes = TensorEntry.ValidatedByteCount(tensor.Name, tensor.DType, [.. tensor.Shape]);
+            if (!names.Add(tensor.Name))
+            {
+                throw new ArgumentException($"Duplicate tensor name {TensorNames.Quote(tensor.Name)}.", nameof(tensors));
+            }
+
+            layouts.Add((tensor.Name, tensor.DType, tensor.Shape, bytes));
+            dataBytes = checked(dataBytes + bytes);
+        }
+
+        byte[] header = BuildHeader(sortedMetadata, layouts);
+        long total = PrefixBytes + header.Length + dataBytes;
+        if (total > Array.MaxLength)
+        {
+            throw new InvalidOperationException($"A {total}-byte safetensors file does not fit in a byte array; write it to a stream instead.");
+        }
+
+        // Not zeroed: the prefix, the header and every tensor's slice are written below.
+        byte[] result = GC.AllocateUninitializedArray<byte>((int)total);
+        BinaryPrimitives.WriteUInt64LittleEndian(result, (ulong)header.Length);
+        header.CopyTo(result, PrefixBytes);
+        int offset = PrefixBytes + header.Length;
+        for (int i = 0; i < layouts.Count; i++)
+        {
+            int length = (int)layouts[i].ByteCount;
+            writeData(i, result.AsSpan(offset, length));
+            offset += length;
+        }
+
+        return result;
+    }
+
+    private static byte[] BuildHeader(SafeTensorsFile file) =>
+        BuildHeader(file.Metadata, file.Tensors.Select(t => (t.Name, t.DType, t.Shape, t.ByteCount)));
+
+    private static byte[] BuildHeader(IReadOnlyDictionary<string, string> metadata, IEnumerable<(string Name, SafeTensorDType DType, IReadOnlyList<long> Shape, long ByteCount)> tensors)
     {
         var json = new StringBuilder();
         json.Append('{');
         bool first = true;
-        if (file.Metadata.Count > 0)
+        if (metadata.Count > 0)
         {
             AppendJsonString(json, TensorNames.MetadataKey);
             json.Append(":{");
             bool firstPair = true;
-            foreach (var (key, value) in file.Metadata)
+            foreach (var (key, value) in metadata)
             {
                 if (!firstPair)
                 {
@@ -246,7 +301,7 @@ public static class SafeTensors
         }
 
         long offset = 0;
-        foreach (var tensor in file.Tensors)
+        foreach (var tensor in tensors)
         {
             if (!first)
             {

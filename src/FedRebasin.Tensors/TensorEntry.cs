@@ -514,6 +514,10 @@ public sealed class TensorEntry
         }
     }
 
+    /// <summary>The byte count of a tensor of this name, dtype and shape, after the checks every entry passes.</summary>
+    internal static long ValidatedByteCount(string name, SafeTensorDType dtype, ReadOnlySpan<long> shape) =>
+        ByteCountOrThrow(name, dtype, shape, ValidateArguments(name, dtype, shape));
+
     private static long ValidateArguments(string name, SafeTensorDType dtype, ReadOnlySpan<long> shape)
     {
         ValidateName(name);

@@ -48,6 +48,41 @@ public sealed class ModelFileTests : IDisposable
         Assert.True(loaded.call(input).allclose(expected, rtol: 0, atol: 1e-6));
     }
 
+    [Theory]
+    [InlineData("mlp", "none")]
+    [InlineData("resnet20", "batch")]
+    public void ToBytes_SameBytesAsTheEntriesRoute_AndLoadsBackBitExact(string architecture, string norm)
+    {
+        // Arrange (ResNet-20 with batch norm has an int64 buffer, num_batches_tracked, beside the float32 tensors)
+        var spec = ModelRegistry.DefaultSpec(architecture, 1, 28, 28, 10, widthMultiplier: 0.25, norm: ModelSpec.ParseNorm(norm));
+        using var model = ModelRegistry.Create(spec, seed: 3);
+        var extra = new Dictionary<string, string> { ["note"] = "round 4" };
+
+        // Act
+        byte[] direct = ModelFile.ToBytes(model, extra);
+        using var loaded = ModelFile.FromSafeTensors(SafeTensors.Parse(direct, "direct"), "direct");
+
+        // Assert
+        Assert.Equal(SafeTensors.ToBytes(ModelFile.ToSafeTensors(model, extra)), direct);
+        Assert.Equal(direct, ModelFile.ToBytes(loaded, extra));
+    }
+
+    [Fact]
+    public void FromSafeTensors_Float16File_WidenedIntoTheFloat32Model()
+    {
+        using var model = ModelRegistry.Create(ModelRegistry.DefaultSpec("mlp", 1, 28, 28, 10, hidden: [16]), seed: 2);
+        var file = ModelFile.ToSafeTensors(model);
+        var half = new SafeTensorsFile(file.Tensors.Select(e => e.ConvertTo(SafeTensorDType.F16)), file.Metadata);
+
+        using var loaded = ModelFile.FromSafeTensors(half, "half.safetensors");
+
+        foreach (var (name, value) in loaded.state_dict())
+        {
+            Assert.Equal(ScalarType.Float32, value.dtype);
+            Assert.True(value.allclose(model.state_dict()[name], rtol: 1e-3, atol: 1e-3), name);
+        }
+    }
+
     [Fact]
     public void Load_ShapeMismatch_NamesTheTensor()
     {

@@ -31,13 +31,14 @@ internal static class SimulateCommand
         var repairRounds = new Option<int>("--repair-rounds") { Description = "Repair only in rounds 1 to this one, then merge without it; 0 repairs every round (long runs can diverge, docs/EXPERIMENTS.md).", DefaultValueFactory = _ => defaults.RepairRounds };
         var repairTargets = new Option<string>("--repair-targets") { Description = "How clients' moments become repair targets: pool (one population over all clients' data) or mix (REPAIR's weighted mean of stds).", DefaultValueFactory = _ => defaults.RepairTargets };
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
+        var noUpdateEvaluation = new Option<bool>("--no-update-evaluation") { Description = "Do not evaluate every client's update (one evaluation per update and round; the merge-barrier columns are then empty)." };
         var device = CommonOptions.Device();
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve the coordinators' and clients' Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics while the simulation runs." };
         var oneShot = new Option<bool>("--one-shot") { Description = "Instead of rounds: every client trains its own model from its own initialisation for --local-epochs epochs, then the models are merged once with each strategy and MergeMany and compared with the best single client and the ensemble." };
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, evalExamples, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -74,6 +75,7 @@ internal static class SimulateCommand
                 RepairTargets = parse.GetValue(repairTargets)!,
                 RepairRounds = parse.GetValue(repairRounds),
                 EvaluationExamples = parse.GetValue(evalExamples),
+                EvaluateUpdates = !parse.GetValue(noUpdateEvaluation),
                 Device = parse.GetValue(device)!,
                 OneShot = parse.GetValue(oneShot),
                 OutputDirectory = parse.GetValue(outDir)!,

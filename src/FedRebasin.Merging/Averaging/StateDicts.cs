@@ -15,6 +15,34 @@ public static class StateDicts
         return state.ToDictionary(p => p.Key, p => p.Value.detach().clone().MoveToOuterDisposeScope(), StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> into the module's own tensors (<paramref name="target"/>, its state dict), in
+    /// place: loading a state into a model that is kept costs a copy, where building a module costs its random
+    /// initialisation too.
+    /// </summary>
+    /// <exception cref="ArgumentException">A tensor of the target is missing from the source or has another shape.</exception>
+    public static void CopyInto(IReadOnlyDictionary<string, Tensor> target, IReadOnlyDictionary<string, Tensor> source)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(source);
+        foreach (var (name, tensor) in target)
+        {
+            // All checked before anything is copied, so a refused state leaves the target as it was.
+            if (!source.TryGetValue(name, out var value) || !value.shape.SequenceEqual(tensor.shape))
+            {
+                throw new ArgumentException(value is null
+                    ? $"The state has no tensor '{name}'."
+                    : $"Tensor '{name}' has shape [{string.Join(',', value.shape)}] but the model's is [{string.Join(',', tensor.shape)}].");
+            }
+        }
+
+        using var noGrad = no_grad();
+        foreach (var (name, tensor) in target)
+        {
+            tensor.copy_(source[name]);
+        }
+    }
+
     /// <summary>Disposes every tensor of a state dict the caller owns.</summary>
     public static void DisposeAll(IEnumerable<IReadOnlyDictionary<string, Tensor>> states)
     {

@@ -1,3 +1,4 @@
+using FedRebasin.Merging.Averaging;
 using FedRebasin.Merging.Repair;
 using FedRebasin.Models;
 using FedRebasin.Models.Permutations;
@@ -102,12 +103,7 @@ public static class InterpolationCurve
             double alpha = alphas[k];
             using (NewDisposeScope())
             {
-                var blended = StateBlend.Lerp(a, b, alpha);
-                using var noGrad = no_grad();
-                foreach (var (name, target) in state)
-                {
-                    target.copy_(blended[name]);
-                }
+                StateDicts.CopyInto(state, StateBlend.Lerp(a, b, alpha));
             }
 
             bool endpoint = alpha == 0 || alpha == 1;
