@@ -51,6 +51,8 @@ internal static class TransferBenchmark
         // stream window) and a larger frame size for what Kestrel receives. 0 keeps the defaults.
         int windowKib = options.GetInt("http2-window-kib", 0);
         int frameKib = options.GetInt("http2-frame-kib", 0);
+        // Chunk size both ways (the coordinator's ChunkBytes for downloads, the client's upload chunks).
+        int chunkBytes = options.GetInt("chunk-kib", FederationCalls.ChunkBytes / 1024) * 1024;
         var settings = new Dictionary<string, string?>
         {
             ["Coordinator:Strategy"] = "fedavg",
@@ -59,6 +61,7 @@ internal static class TransferBenchmark
             ["Coordinator:PollWindow"] = "00:00:05",
             ["Coordinator:TrainingDeadline"] = "01:00:00",
             ["Coordinator:Seed"] = "7",
+            ["Coordinator:ChunkBytes"] = chunkBytes.ToString(CultureInfo.InvariantCulture),
             ["Coordinator:Model:Architecture"] = "mlp",
             ["Coordinator:Model:InputShape"] = "1,64,64",
             ["Coordinator:Model:Classes"] = Classes.ToString(CultureInfo.InvariantCulture),
@@ -114,7 +117,7 @@ internal static class TransferBenchmark
 
             long bytes = tasks[0].ModelBytes;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Model: {bytes:N0} bytes ({FederationCalls.Mib(bytes)}), version {tasks[0].ModelVersion}; {ChunkDescription()}; best of {repeats} after a warm-up; MiB = 2^20 bytes."));
+                $"Model: {bytes:N0} bytes ({FederationCalls.Mib(bytes)}), version {tasks[0].ModelVersion}; {ChunkDescription(chunkBytes)}; best of {repeats} after a warm-up; MiB = 2^20 bytes."));
             payload = new byte[bytes];
             byte[] scratch = new byte[bytes];
 
@@ -125,7 +128,7 @@ internal static class TransferBenchmark
             digestSeconds = clock.Elapsed.TotalSeconds;
             await TcpCopyAsync(payload, scratch);
             await FederationCalls.DownloadAsync(clients[0], tasks[0], scratch, ct);
-            Require(await FederationCalls.UploadAsync(clients[0], tasks[0], payload, 1000, ct));
+            Require(await FederationCalls.UploadAsync(clients[0], tasks[0], payload, 1000, ct, chunkBytes));
 
             for (int r = 1; r <= repeats; r++)
             {
@@ -133,7 +136,7 @@ internal static class TransferBenchmark
                 clock.Restart();
                 double firstChunk = await FederationCalls.DownloadAsync(clients[r], tasks[r], scratch, ct);
                 double download = clock.Elapsed.TotalSeconds;
-                var upload = Require(await FederationCalls.UploadAsync(clients[r], tasks[r], payload, 1000, ct));
+                var upload = Require(await FederationCalls.UploadAsync(clients[r], tasks[r], payload, 1000, ct, chunkBytes));
                 rows.Add((tcp, download, firstChunk, upload.WrittenSeconds, upload.ReplySeconds));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  run {r}: TCP {Rate(bytes, tcp)}, download {Rate(bytes, download)} (first chunk after {firstChunk:F3} s), upload {Rate(bytes, upload.WrittenSeconds)} to the last chunk written / {Rate(bytes, upload.ReplySeconds)} to the reply; this run's ratios: download {tcp / download:F2}, upload {tcp / upload.WrittenSeconds:F2} / {tcp / upload.ReplySeconds:F2}"));
@@ -144,7 +147,7 @@ internal static class TransferBenchmark
             {
                 // The last participant's upload closes the round: aggregation and publication of the next version follow.
                 clock.Restart();
-                var last = Require(await FederationCalls.UploadAsync(clients[^1], tasks[^1], payload, 1000, ct));
+                var last = Require(await FederationCalls.UploadAsync(clients[^1], tasks[^1], payload, 1000, ct, chunkBytes));
                 var next = await FederationCalls.NextTrainTaskAsync(clients[0], 1, ct);
                 double published = clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -195,7 +198,7 @@ internal static class TransferBenchmark
         return 0;
     }
 
-    private static string ChunkDescription() => string.Create(CultureInfo.InvariantCulture, $"chunks of {ModelChunker.DefaultChunkBytes >> 10} KiB both ways");
+    private static string ChunkDescription(int chunkBytes) => string.Create(CultureInfo.InvariantCulture, $"chunks of {chunkBytes >> 10} KiB both ways");
 
     private static FederationCalls.UploadResult Require(FederationCalls.UploadResult result) =>
         result.Reply.Accepted ? result : throw new InvalidOperationException("Upload not accepted: " + result.Reply.Message);
@@ -260,31 +263,48 @@ internal static class TransferBenchmark
         var file = SafeTensors.Parse(payload, "profile");
         double parse = clock.Elapsed.TotalSeconds;
         clock.Restart();
-        var tensors = file.Tensors.Select(e => TensorConversion.ToTensor(e).DetachFromDisposeScope()).ToList();
-        double toTensors = clock.Elapsed.TotalSeconds;
-        clock.Restart();
-        long nonFinite = 0;
-        foreach (var t in tensors)
-        {
-            using var scope = NewDisposeScope();
-            nonFinite += t.isfinite().logical_not().sum().item<long>();
-        }
-
-        double finite = clock.Elapsed.TotalSeconds;
-        int threads = TorchSharp.torch.get_num_threads();
-        TorchSharp.torch.set_num_threads(1);
-        clock.Restart();
-        foreach (var t in tensors)
-        {
-            using var scope = NewDisposeScope();
-            _ = t.isfinite().logical_not().sum().item<long>();
-        }
-
-        double finiteOneThread = clock.Elapsed.TotalSeconds;
-        TorchSharp.torch.set_num_threads(threads);
-        tensors.ForEach(t => t.Dispose());
+        long nonFinite = file.Tensors.Sum(NonFiniteScan.Count);
+        double scan = clock.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  UpdateValidator's steps one by one: SafeTensors.Parse {parse:F3} s, TensorConversion.ToTensor of every tensor {toTensors:F3} s, non-finite count (isfinite → logical_not → sum) {finite:F3} s with {threads} torch threads, {finiteOneThread:F3} s with 1 ({nonFinite} found)."));
+            $"  Validation steps: SafeTensors.Parse {parse:F3} s, NonFiniteScan over the raw bytes {scan:F3} s ({nonFinite} found); no tensor is made."));
+
+        // The fold two ways, alternating, on the same payload: through tensors (the coordinator's route until
+        // 2026-12-07: a tensor per entry, widened to a float64 copy, added into float64 tensors) and straight from the
+        // bytes (RunningWeightedSum.Add of the entries: one vectorised pass into host float64 arrays).
+        var viaTensors = new List<double>();
+        var fromBytes = new List<double>();
+        Dictionary<string, Tensor>? tensorSum = null;
+        using (var byteSum = new RunningWeightedSum())
+        using (no_grad())
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                clock.Restart();
+                foreach (var entry in file.Tensors)
+                {
+                    using var scope = NewDisposeScope();
+                    var wide = TensorConversion.ToTensor(entry).to_type(ScalarType.Float64);
+                    if (tensorSum is null || !tensorSum.TryGetValue(entry.Name, out var sum))
+                    {
+                        tensorSum ??= new Dictionary<string, Tensor>(StringComparer.Ordinal);
+                        tensorSum[entry.Name] = wide.mul(1000.0).DetachFromDisposeScope();
+                    }
+                    else
+                    {
+                        sum.add_(wide, alpha: 1000.0);
+                    }
+                }
+
+                viaTensors.Add(clock.Elapsed.TotalSeconds);
+                clock.Restart();
+                byteSum.Add(file.Tensors, 1000.0);
+                fromBytes.Add(clock.Elapsed.TotalSeconds);
+            }
+        }
+
+        StateDicts.DisposeAll(tensorSum is null ? [] : [tensorSum]);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  Fold of one update (3 alternating, the first creates the sums): via tensors {string.Join(" / ", viaTensors.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))} s, from the bytes {string.Join(" / ", fromBytes.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))} s; later folds, best: from the bytes / via tensors = {fromBytes.Skip(1).Min() / viaTensors.Skip(1).Min():F3}."));
         using var model = ModelFile.FromSafeTensors(file, "profile");
         Dictionary<string, Tensor> reference;
         using (no_grad())
@@ -300,14 +320,15 @@ internal static class TransferBenchmark
             {
                 string id = string.Create(CultureInfo.InvariantCulture, $"profile-{i}");
                 clock.Restart();
-                var result = validator.Validate(new UpdateSubmission(id, 1, 1000, digest, payload));
+                // As the coordinator calls it: the reassembler has checked the digest while the bytes arrived.
+                var result = validator.Validate(new UpdateSubmission(id, 1, 1000, digest, payload) { DigestVerified = true });
                 double validate = clock.Elapsed.TotalSeconds;
                 using var update = result.Update ?? throw new InvalidOperationException("Profile update refused: " + result.Refusal?.Message);
                 clock.Restart();
                 aggregator.Fold(update);
                 double fold = clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  update {i + 1}: UpdateValidator.Validate {validate:F3} s (SHA-256, parse, tensors, finite check), RoundAggregator.Fold {fold:F3} s ({(i == 0 ? "first fold: creates the float64 running sum" : "later fold: adds to it")})"));
+                    $"  update {i + 1}: UpdateValidator.Validate {validate:F3} s (parse, layout, finite check), RoundAggregator.Fold {fold:F3} s ({(i == 0 ? "first fold: creates the float64 running sum" : "later fold: adds to it")})"));
             }
         }
         finally

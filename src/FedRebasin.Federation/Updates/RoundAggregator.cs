@@ -136,6 +136,7 @@ public sealed class RoundAggregate : IDisposable
 public sealed class RoundAggregator : IDisposable
 {
     private readonly IReadOnlyDictionary<string, Tensor> _reference;
+    private readonly Device _device;
     private readonly PermutationSpec _spec;
     private readonly RepairPoint[] _points;
     private readonly RoundAggregatorOptions _options;
@@ -179,6 +180,7 @@ public sealed class RoundAggregator : IDisposable
         spec.Validate(reference);
         Round = round;
         _reference = reference;
+        _device = reference.Values.First().device;
         _spec = spec;
         _points = [.. repairPoints];
         Strategy = strategy;
@@ -243,8 +245,7 @@ public sealed class RoundAggregator : IDisposable
             throw new InvalidOperationException($"Client '{update.ClientId}' was already folded into round {Round}; an update is never counted twice.");
         }
 
-        var state = update.State;
-        StateDicts.RequireSameLayout([_reference, state], ["the reference", $"the update from '{update.ClientId}'"]);
+        RequireReferenceLayout(update);
         if (update.Moments is { } given && given.Count != _points.Length)
         {
             throw new ArgumentException($"The update from '{update.ClientId}' has moments for {given.Count} repair points; the model has {_points.Length}.", nameof(update));
@@ -260,8 +261,8 @@ public sealed class RoundAggregator : IDisposable
             {
                 long seed = SeedFor(Round, update.ClientId);
                 var options = (_options.Matching ?? new WeightMatchingOptions()) with { Seed = seed, InitialPermutations = warmStart };
-                var match = WeightMatching.Match(_spec, _reference, state, options);
-                aligned = _spec.Permute(state, match.Permutations);
+                var match = WeightMatching.Match(_spec, _reference, update.State, options);
+                aligned = _spec.Permute(update.State, match.Permutations);
                 record = new ClientAlignmentRecord(
                     update.ClientId, update.SampleCount, true, seed, match.Permutations, match.ObjectiveBefore, match.ObjectiveAfter,
                     match.Sweeps, match.Seconds, match.Groups, update.Moments is not null);
@@ -270,7 +271,7 @@ public sealed class RoundAggregator : IDisposable
             {
                 if (KeepsStates)
                 {
-                    aligned = StateDicts.Clone(state);
+                    aligned = StateDicts.Clone(update.State);
                 }
 
                 record = new ClientAlignmentRecord(
@@ -304,7 +305,15 @@ public sealed class RoundAggregator : IDisposable
         {
             try
             {
-                _sum.Add(aligned ?? state, weight);
+                // Unaligned: straight from the payload's bytes, no tensors (RunningWeightedSum.Add of entries).
+                if (aligned is null)
+                {
+                    _sum.Add(update.Entries, weight);
+                }
+                else
+                {
+                    _sum.Add(aligned, weight);
+                }
             }
             finally
             {
@@ -315,7 +324,7 @@ public sealed class RoundAggregator : IDisposable
             }
         }
 
-        _shadowSum?.Add(state, weight);
+        _shadowSum?.Add(update.Entries, weight);
         if (moments is not null)
         {
             _moments.Add((moments, weight));
@@ -346,13 +355,13 @@ public sealed class RoundAggregator : IDisposable
 
         Dictionary<string, Tensor> state = KeepsStates
             ? Aggregation.Robust(_kept.Cast<IReadOnlyDictionary<string, Tensor>>().ToList(), Strategy.Aggregation, _options.TrimFraction)
-            : _sum.Mean();
+            : _sum.Mean(_device);
         Dictionary<string, Tensor>? shadow = null;
         try
         {
             if (_options.ShadowFedAvg)
             {
-                shadow = _shadowSum is not null ? _shadowSum.Mean() : StateDicts.Clone(state);
+                shadow = _shadowSum is not null ? _shadowSum.Mean(_device) : StateDicts.Clone(state);
             }
 
             var targets = _moments.Count == 0 ? null
@@ -380,6 +389,30 @@ public sealed class RoundAggregator : IDisposable
         _sum.Dispose();
         _shadowSum?.Dispose();
         _disposed = true;
+    }
+
+    /// <summary>The update's tensors must be the reference's (names and shapes); the validator checked them against the global model.</summary>
+    private void RequireReferenceLayout(ValidatedUpdate update)
+    {
+        var entries = update.Entries;
+        foreach (var entry in entries)
+        {
+            if (!_reference.TryGetValue(entry.Name, out var tensor))
+            {
+                throw new ArgumentException($"The update from '{update.ClientId}' has tensor '{entry.Name}' which the reference lacks.", nameof(update));
+            }
+
+            if (!tensor.shape.SequenceEqual(entry.Shape))
+            {
+                throw new ArgumentException($"The update from '{update.ClientId}': tensor '{entry.Name}' has shape [{string.Join(',', entry.Shape)}] but the reference has [{string.Join(',', tensor.shape)}].", nameof(update));
+            }
+        }
+
+        if (entries.Count != _reference.Count)
+        {
+            string missing = _reference.Keys.First(n => !entries.Any(e => e.Name == n));
+            throw new ArgumentException($"The update from '{update.ClientId}' has no tensor '{missing}' (which the reference has).", nameof(update));
+        }
     }
 
     private void ReleaseKept()

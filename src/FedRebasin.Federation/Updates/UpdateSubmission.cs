@@ -10,7 +10,7 @@ namespace FedRebasin.Federation.Updates;
 /// <param name="Round">The round the update is for.</param>
 /// <param name="SampleCount">Training examples behind the update (the averaging weight).</param>
 /// <param name="Sha256">The header's SHA-256 of the payload, 64 hex characters (case ignored).</param>
-/// <param name="Payload">The whole safetensors payload. It must not be modified while the update is validated.</param>
+/// <param name="Payload">The whole safetensors payload. It must not be modified while the update is validated, nor while the accepted <see cref="ValidatedUpdate"/> is in use (it reads these bytes in place).</param>
 /// <param name="Moments">Per-channel moments at every repair point, in the model's repair-point order, or null.</param>
 /// <param name="Metrics">Training metrics reported by the client (e.g. loss), or null.</param>
 public sealed record UpdateSubmission(

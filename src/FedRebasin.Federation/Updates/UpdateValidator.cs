@@ -12,7 +12,7 @@ namespace FedRebasin.Federation.Updates;
 /// size (<see cref="RefusalReason.TooLarge"/>), sample count (<see cref="RefusalReason.BadSampleCount"/>), digest
 /// (<see cref="RefusalReason.DigestMismatch"/>), safetensors format (<see cref="RefusalReason.Malformed"/>), tensor
 /// names, shapes and dtypes (<see cref="RefusalReason.LayoutMismatch"/>), moments (<see cref="RefusalReason.BadMoments"/>),
-/// finite values (<see cref="RefusalReason.NonFinite"/>). Only then are tensors created. Thread-safe: it keeps only the
+/// finite values (<see cref="RefusalReason.NonFinite"/>). No tensor is created: the accepted update reads the payload in place. Thread-safe: it keeps only the
 /// global model's layout, not its tensors.
 /// </summary>
 public sealed class UpdateValidator
@@ -58,7 +58,7 @@ public sealed class UpdateValidator
     /// <summary>The limits enforced.</summary>
     public UpdateLimits Limits { get; }
 
-    /// <summary>Validates <paramref name="submission"/>; on success the result owns new tensors on the global model's device.</summary>
+    /// <summary>Validates <paramref name="submission"/>; on success the result reads the payload in place (keep it unchanged until the update is disposed).</summary>
     public UpdateValidationResult Validate(UpdateSubmission submission)
     {
         ArgumentNullException.ThrowIfNull(submission);
@@ -106,43 +106,28 @@ public sealed class UpdateValidator
             moments = submission.Moments.Select(m => m.Clone()).ToArray();
         }
 
-        return ToTensors(submission, file, moments, who);
+        return Accept(submission, file, moments, who);
     }
 
-    private UpdateValidationResult ToTensors(UpdateSubmission submission, SafeTensorsFile file, IReadOnlyList<ChannelMoments>? moments, string who)
+    private UpdateValidationResult Accept(UpdateSubmission submission, SafeTensorsFile file, IReadOnlyList<ChannelMoments>? moments, string who)
     {
-        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        bool keep = false;
-        try
+        var entries = new TensorEntry[_order.Count];
+        for (int i = 0; i < _order.Count; i++)
         {
-            using var noGrad = no_grad();
-            foreach (string name in _order)
+            string name = _order[i];
+            var entry = file[name];
+            // Checked on the raw bytes: no tensor is made for an update that is refused (nor, for the mean, at all).
+            long count = NonFiniteScan.Count(entry);
+            if (count > 0)
             {
-                var entry = file[name];
-                // Checked on the raw bytes before any tensor is made (no full-size temporaries).
-                long count = NonFiniteScan.Count(entry);
-                if (count > 0)
-                {
-                    return Refuse(RefusalReason.NonFinite, $"Tensor '{name}' of the {who} holds {count} non-finite value{(count == 1 ? string.Empty : "s")} (NaN or infinity); every weight must be a finite number.");
-                }
-
-                state[name] = TensorConversion.ToTensor(entry, device: _device).DetachFromDisposeScope();
+                return Refuse(RefusalReason.NonFinite, $"Tensor '{name}' of the {who} holds {count} non-finite value{(count == 1 ? string.Empty : "s")} (NaN or infinity); every weight must be a finite number.");
             }
 
-            var metrics = new Dictionary<string, double>(submission.Metrics ?? new Dictionary<string, double>(), StringComparer.Ordinal);
-            keep = true;
-            return UpdateValidationResult.Accept(new ValidatedUpdate(submission.ClientId, submission.Round, submission.SampleCount, state, moments, metrics));
+            entries[i] = entry;
         }
-        finally
-        {
-            if (!keep)
-            {
-                foreach (var tensor in state.Values)
-                {
-                    tensor.Dispose();
-                }
-            }
-        }
+
+        var metrics = new Dictionary<string, double>(submission.Metrics ?? new Dictionary<string, double>(), StringComparer.Ordinal);
+        return UpdateValidationResult.Accept(new ValidatedUpdate(submission.ClientId, submission.Round, submission.SampleCount, entries, _device, moments, metrics));
     }
 
     private static bool IsLimitProblem(SafeTensorsFormatException e) =>

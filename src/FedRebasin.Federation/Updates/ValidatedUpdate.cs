@@ -1,29 +1,38 @@
+using FedRebasin.Merging.Averaging;
 using FedRebasin.Models.Permutations;
+using FedRebasin.Tensors;
+using FedRebasin.Torch;
 using static TorchSharp.torch;
 
 namespace FedRebasin.Federation.Updates;
 
 /// <summary>
 /// An update that passed <see cref="UpdateValidator"/>: its tensors match the global model's layout and are finite.
-/// It owns its tensors (not in any dispose scope); dispose it once it has been folded or discarded.
+/// It reads the submitted payload in place (<see cref="Entries"/>); tensors are made only when <see cref="State"/> is
+/// first read (alignment, robust aggregation, evaluation need them; the weighted mean folds the entries directly).
+/// The payload must stay unchanged until the update is disposed. Dispose it once it has been folded or discarded.
 /// </summary>
 public sealed class ValidatedUpdate : IDisposable
 {
-    private readonly Dictionary<string, Tensor> _state;
+    private readonly IReadOnlyList<TensorEntry> _entries;
+    private readonly Device _device;
+    private Dictionary<string, Tensor>? _state;
     private bool _disposed;
 
     internal ValidatedUpdate(
         string clientId,
         int round,
         long sampleCount,
-        Dictionary<string, Tensor> state,
+        IReadOnlyList<TensorEntry> entries,
+        Device device,
         IReadOnlyList<ChannelMoments>? moments,
         IReadOnlyDictionary<string, double> metrics)
     {
         ClientId = clientId;
         Round = round;
         SampleCount = sampleCount;
-        _state = state;
+        _entries = entries;
+        _device = device;
         Moments = moments;
         Metrics = metrics;
     }
@@ -37,14 +46,28 @@ public sealed class ValidatedUpdate : IDisposable
     /// <summary>Training examples behind it (positive): the averaging weight.</summary>
     public long SampleCount { get; }
 
-    /// <summary>The client's model by state-dict name, on the global model's device, in the global model's dtypes.</summary>
+    /// <summary>The client's model as the payload holds it, in the global model's tensor order and dtypes (no copy).</summary>
+    /// <exception cref="ObjectDisposedException">The update was disposed.</exception>
+    public IReadOnlyList<TensorEntry> Entries
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _entries;
+        }
+    }
+
+    /// <summary>
+    /// The client's model by state-dict name, on the global model's device, in the global model's dtypes: made from
+    /// <see cref="Entries"/> on first use, owned by the update (not in any dispose scope).
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The update was disposed.</exception>
     public IReadOnlyDictionary<string, Tensor> State
     {
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _state;
+            return _state ??= Materialize();
         }
     }
 
@@ -62,13 +85,33 @@ public sealed class ValidatedUpdate : IDisposable
             return;
         }
 
-        foreach (var tensor in _state.Values)
+        if (_state is not null)
         {
-            tensor.Dispose();
+            StateDicts.DisposeAll([_state]);
+            _state = null;
         }
 
-        _state.Clear();
         _disposed = true;
+    }
+
+    private Dictionary<string, Tensor> Materialize()
+    {
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var entry in _entries)
+            {
+                state[entry.Name] = TensorConversion.ToTensor(entry, device: _device).DetachFromDisposeScope();
+            }
+
+            return state;
+        }
+        catch
+        {
+            StateDicts.DisposeAll([state]);
+            throw;
+        }
     }
 }
 

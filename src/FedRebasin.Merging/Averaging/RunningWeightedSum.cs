@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using FedRebasin.Tensors;
+using FedRebasin.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,10 +11,18 @@ namespace FedRebasin.Merging.Averaging;
 /// models are folded in (the coordinator folds each client update as it arrives). Integer tensors
 /// (e.g. BatchNorm's num_batches_tracked) are not averaged: the value of the first model is kept.
 /// </summary>
+/// <remarks>
+/// The accumulators are host arrays, not tensors, and a fold is one vectorised pass (<see cref="WeightedFold"/>) that
+/// reads each float32 value where it lies: in a CPU tensor's memory or in the raw bytes of a received safetensors
+/// payload (<see cref="Add(IReadOnlyList{TensorEntry}, double)"/>), so an upload is folded without first becoming a
+/// model of tensors. The LibTorch route it replaces widened every tensor to a fresh float64 copy; on the machines
+/// measured that allocation (fresh pages) and torch's mixed-dtype add cost 10–20 times the arithmetic
+/// (docs/BENCHMARKS.md). Tensors on an accelerator are copied to the host one at a time.
+/// </remarks>
 public sealed class RunningWeightedSum : IDisposable
 {
-    private readonly Dictionary<string, Tensor> _sums = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ScalarType> _types = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Accumulator> _sums = new(StringComparer.Ordinal);
+    private Device? _device;
     private bool _disposed;
 
     /// <summary>Number of models folded in.</summary>
@@ -25,36 +36,34 @@ public sealed class RunningWeightedSum : IDisposable
     public void Add(IReadOnlyDictionary<string, Tensor> state, double weight)
     {
         ArgumentNullException.ThrowIfNull(state);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!(weight > 0) || double.IsInfinity(weight))
-        {
-            throw new ArgumentException($"Averaging weights must be positive and finite, not {weight}.", nameof(weight));
-        }
-
-        if (Count > 0)
-        {
-            StateDicts.RequireSameLayout([_sums, state], ["the running sum", "the added model"]);
-        }
-
+        BeginAdd(state.Count, state.Keys, name => state[name].shape, weight);
+        _device ??= state.Values.FirstOrDefault()?.device;
         using var noGrad = no_grad();
         foreach (var (name, tensor) in state)
         {
-            // One scope per tensor: its temporaries (detached view, widened float64 copy) are freed before the next
-            // tensor is widened, so the extra memory is one tensor, not a second float64 model.
+            // One scope per tensor: a host or float32 copy (accelerator tensors, 16-bit floats) lives for one tensor only.
             using var scope = NewDisposeScope();
-            if (!_sums.TryGetValue(name, out var sum))
+            var accumulator = Accumulator(name, tensor.shape, tensor.dtype);
+            if (!StateDicts.IsFloating(tensor))
             {
-                _types[name] = tensor.dtype;
-                var first = StateDicts.IsFloating(tensor)
-                    ? tensor.detach().to_type(ScalarType.Float64, copy: true).mul_(weight)
-                    : tensor.detach().clone();
-                _sums[name] = first.DetachFromDisposeScope();
+                accumulator.First ??= tensor.detach().clone().DetachFromDisposeScope();
                 continue;
             }
 
-            if (StateDicts.IsFloating(tensor))
+            var host = tensor.detach().cpu();
+            if (host.dtype is not (ScalarType.Float32 or ScalarType.Float64))
             {
-                sum.add_(tensor.detach().to_type(ScalarType.Float64), alpha: weight);
+                host = host.to_type(ScalarType.Float32);
+            }
+
+            host = host.contiguous();
+            if (host.dtype == ScalarType.Float32)
+            {
+                WeightedFold.Add(accumulator.Sum!, MemoryMarshal.Cast<byte, float>(host.bytes), weight, Count == 0);
+            }
+            else
+            {
+                WeightedFold.Add(accumulator.Sum!, MemoryMarshal.Cast<byte, double>(host.bytes), weight, Count == 0);
             }
         }
 
@@ -62,9 +71,50 @@ public sealed class RunningWeightedSum : IDisposable
         TotalWeight += weight;
     }
 
-    /// <summary>The weighted mean as new tensors of the original types. The caller owns them.</summary>
+    /// <summary>
+    /// Adds <paramref name="weight"/> times the model stored in <paramref name="entries"/> (e.g. a received payload,
+    /// read in place: nothing is copied but 16-bit floats, which are widened one tensor at a time). The entries must
+    /// be in the dtypes the mean should have: the first model's dtypes are the result's.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weight is not positive and finite, or the layout differs from the first model's.</exception>
+    public void Add(IReadOnlyList<TensorEntry> entries, double weight)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        BeginAdd(byName.Count, byName.Keys, name => byName[name].GetShapeArray(), weight);
+        foreach (var entry in entries)
+        {
+            var accumulator = Accumulator(entry.Name, entry.GetShapeArray(), TensorConversion.ToScalarType(entry.DType));
+            if (accumulator.Sum is null)
+            {
+                accumulator.First ??= TensorConversion.ToTensor(entry).DetachFromDisposeScope();
+                continue;
+            }
+
+            switch (entry.DType)
+            {
+                case SafeTensorDType.F32:
+                    WeightedFold.Add(accumulator.Sum, MemoryMarshal.Cast<byte, float>(entry.Data.Span), weight, Count == 0);
+                    break;
+                case SafeTensorDType.F64:
+                    WeightedFold.Add(accumulator.Sum, MemoryMarshal.Cast<byte, double>(entry.Data.Span), weight, Count == 0);
+                    break;
+                default:
+                    WeightedFold.Add(accumulator.Sum, entry.ToFloat32Array(), weight, Count == 0);
+                    break;
+            }
+        }
+
+        Count++;
+        TotalWeight += weight;
+    }
+
+    /// <summary>
+    /// The weighted mean as new tensors of the original types, on the first added model's device (CPU when it came as
+    /// entries, unless <paramref name="device"/> says otherwise). The caller owns them.
+    /// </summary>
     /// <exception cref="InvalidOperationException">Nothing was added.</exception>
-    public Dictionary<string, Tensor> Mean()
+    public Dictionary<string, Tensor> Mean(Device? device = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (Count == 0)
@@ -72,12 +122,23 @@ public sealed class RunningWeightedSum : IDisposable
             throw new InvalidOperationException("No model was added to the running sum.");
         }
 
+        var target = device ?? _device;
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        return _sums.ToDictionary(
-            p => p.Key,
-            p => (StateDicts.IsFloating(p.Value) ? p.Value.div(TotalWeight).to_type(_types[p.Key]) : p.Value.clone()).MoveToOuterDisposeScope(),
-            StringComparer.Ordinal);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, accumulator) in _sums)
+            {
+                result[name] = MeanOf(accumulator, target);
+            }
+        }
+        catch
+        {
+            StateDicts.DisposeAll([result]);
+            throw;
+        }
+
+        return result;
     }
 
     /// <inheritdoc />
@@ -88,12 +149,109 @@ public sealed class RunningWeightedSum : IDisposable
             return;
         }
 
-        foreach (var sum in _sums.Values)
+        foreach (var accumulator in _sums.Values)
         {
-            sum.Dispose();
+            accumulator.First?.Dispose();
         }
 
         _sums.Clear();
         _disposed = true;
     }
+
+    private Tensor MeanOf(Accumulator accumulator, Device? device)
+    {
+        using var scope = NewDisposeScope();
+        Tensor mean;
+        if (accumulator.Sum is null)
+        {
+            mean = accumulator.First!.clone();
+        }
+        else if (accumulator.Type is ScalarType.Float32 or ScalarType.Float64)
+        {
+            mean = empty(accumulator.Shape, accumulator.Type);
+            if (accumulator.Type == ScalarType.Float32)
+            {
+                WeightedFold.Divide(accumulator.Sum, TotalWeight, MemoryMarshal.Cast<byte, float>(mean.bytes));
+            }
+            else
+            {
+                WeightedFold.Divide(accumulator.Sum, TotalWeight, MemoryMarshal.Cast<byte, double>(mean.bytes));
+            }
+        }
+        else
+        {
+            // 16-bit floats: through float64 (exact), then rounded once to the original type.
+            var wide = empty(accumulator.Shape, ScalarType.Float64);
+            WeightedFold.Divide(accumulator.Sum, TotalWeight, MemoryMarshal.Cast<byte, double>(wide.bytes));
+            mean = wide.to_type(accumulator.Type);
+        }
+
+        if (device is not null && device.type != DeviceType.CPU && mean.device.type != device.type)
+        {
+            mean = mean.to(device);
+        }
+
+        return mean.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Checks the weight and, after the first model, that the names and shapes are the first model's.</summary>
+    private void BeginAdd(int count, IEnumerable<string> names, Func<string, long[]> shapeOf, double weight)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!(weight > 0) || double.IsInfinity(weight))
+        {
+            throw new ArgumentException($"Averaging weights must be positive and finite, not {weight}.", nameof(weight));
+        }
+
+        if (Count == 0)
+        {
+            return;
+        }
+
+        foreach (string name in names)
+        {
+            if (!_sums.TryGetValue(name, out var accumulator))
+            {
+                throw new ArgumentException($"The added model has tensor '{name}' which the running sum lacks.");
+            }
+
+            long[] shape = shapeOf(name);
+            if (!shape.SequenceEqual(accumulator.Shape))
+            {
+                throw new ArgumentException($"The added model: tensor '{name}' has shape [{string.Join(',', shape)}] but the running sum has [{string.Join(',', accumulator.Shape)}].");
+            }
+        }
+
+        if (count != _sums.Count)
+        {
+            string missing = _sums.Keys.First(n => !names.Contains(n, StringComparer.Ordinal));
+            throw new ArgumentException($"The added model has no tensor '{missing}' (which the running sum has).");
+        }
+    }
+
+    private Accumulator Accumulator(string name, long[] shape, ScalarType type)
+    {
+        if (!_sums.TryGetValue(name, out var accumulator))
+        {
+            bool floating = type is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
+            long count = shape.Aggregate(1L, (a, b) => a * b);
+            // Uninitialised: the first fold writes every element (weight · value) instead of adding to zeros.
+            accumulator = new Accumulator(shape, type, floating ? GC.AllocateUninitializedArray<double>(checked((int)count)) : null);
+            _sums[name] = accumulator;
+        }
+
+        return accumulator;
+    }
+}
+
+/// <summary>One tensor's accumulator: a float64 sum for floating tensors, the first model's tensor for the others.</summary>
+internal sealed class Accumulator(long[] shape, ScalarType type, double[]? sum)
+{
+    public long[] Shape { get; } = shape;
+
+    public ScalarType Type { get; } = type;
+
+    public double[]? Sum { get; } = sum;
+
+    public Tensor? First { get; set; }
 }

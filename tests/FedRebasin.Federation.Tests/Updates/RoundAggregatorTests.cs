@@ -287,4 +287,32 @@ public class RoundAggregatorTests
         // Assert
         Assert.Equal(baseline, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    [Fact]
+    public void Fold_PlainMean_FoldsThePayloadWithoutMakingTensors()
+    {
+        // Arrange: the MLP has float tensors only, so the running sum holds no tensor either.
+        using var global = Kit.Model(1);
+        using var other = Kit.Model(2);
+        var reference = Kit.State(global);
+        var validator = new UpdateValidator(reference, global.RepairPoints);
+        using var update = Validated(validator, Kit.Submission("a", Kit.Payload(Kit.State(other)), 2));
+        using var aggregator = new RoundAggregator(1, reference, Kit.PermutationSpec, global.RepairPoints, StrategySpec.FedAvg);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        // Act
+        aggregator.Fold(update);
+        long afterFold = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        _ = update.State;
+        long afterState = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using var result = aggregator.Finish();
+
+        // Assert: no tensor was made by the fold; reading State makes them on demand; the mean is the one update.
+        Assert.Equal(before, afterFold);
+        Assert.Equal(reference.Count, afterState - afterFold);
+        foreach (var (name, tensor) in Kit.State(other))
+        {
+            Assert.True(tensor.allclose(result.State[name], rtol: 0, atol: 0), name);
+        }
+    }
 }
