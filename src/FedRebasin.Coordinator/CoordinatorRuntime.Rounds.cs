@@ -271,6 +271,10 @@ internal sealed partial class CoordinatorRuntime
             var averaging = System.Diagnostics.Stopwatch.StartNew();
             using var aggregate = aggregator.Finish();
             Metrics.Stage("average", averaging.Elapsed.TotalSeconds);
+            // The float64 sums and the idle upload buffers are no longer needed: freed before the new model is built.
+            aggregator.Dispose();
+            UploadBuffers.Trim();
+            CollectAfterLargeModel(Current.Bytes.Length);
             candidate = BuildModel(_global.Spec, aggregate.State, string.Create(CultureInfo.InvariantCulture, $"round {round} merge"));
             targets = aggregate.RepairTargets;
             clients = aggregate.Clients;
@@ -395,7 +399,7 @@ internal sealed partial class CoordinatorRuntime
         }
 
         byte[] bytes = ModelFile.ToBytes(next);
-        var state = SnapshotState(next);
+        var state = StateViews(next);
         var snapshot = Machine.Snapshot;
         var reference = Current;
         var history = Machine.ToCheckpoint().History;

@@ -51,6 +51,9 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ClassifierModel _global;
     private Dictionary<string, Tensor> _globalState;
+    /// <summary>Models from this size on leave enough large-object-heap garbage to collect it at once (<see cref="CollectAfterLargeModel"/>).</summary>
+    private const int LargeModelBytes = 8 << 20;
+
     private UpdateValidator _validator;
     private RoundAggregator? _aggregator;
     private int _updatesInRound;
@@ -70,7 +73,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         _logger = logger;
         Strategy = StrategySpec.Parse(Options.Strategy);
         _uploadSlots = new SemaphoreSlim(Options.MaxConcurrentUploads, Options.MaxConcurrentUploads);
-        UploadBuffers = System.Buffers.ArrayPool<byte>.Create((int)Math.Min(Options.MaxModelBytes, Array.MaxLength), Options.MaxConcurrentUploads);
+        UploadBuffers = new UploadBufferPool(Options.MaxConcurrentUploads);
         var settings = new RoundSettings
         {
             Rounds = Options.Rounds,
@@ -110,7 +113,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
             bool open = snapshot.Phase is RoundPhase.Training or RoundPhase.Aggregating or RoundPhase.Statistics;
             return (snapshot.Phase, open ? snapshot.Participants.Count : 0);
         });
-        _globalState = SnapshotState(_global);
+        _globalState = StateViews(_global);
         _validator = NewValidator();
         int completed = Machine.Snapshot.CompletedRounds;
         Publish(completed.ToString(CultureInfo.InvariantCulture), ModelFile.ToBytes(_global), makeCurrent: true);
@@ -281,11 +284,8 @@ internal sealed partial class CoordinatorRuntime : IDisposable
 
     public void ReleaseUploadSlot() => _uploadSlots.Release();
 
-    /// <summary>
-    /// Payload buffers, reused across uploads: at most <see cref="CoordinatorOptions.MaxConcurrentUploads"/> are in use,
-    /// so a round with many clients does not leave one dead model-sized array per upload for the garbage collector.
-    /// </summary>
-    public System.Buffers.ArrayPool<byte> UploadBuffers { get; } = null!;
+    /// <summary>Payload buffers, reused across a round's uploads and released when it closes.</summary>
+    public UploadBufferPool UploadBuffers { get; }
 
     /// <summary>Checks, without changing anything, whether an update for (client, round) would be accepted now; returns the refusal otherwise.</summary>
     public Refusal? PreCheck(string clientId, int round, string modelVersion)
@@ -640,16 +640,42 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         }
     }
 
+    /// <summary>A module of <paramref name="spec"/> holding <paramref name="state"/> (copied in place, no safetensors copy on the way).</summary>
     private static ClassifierModel BuildModel(ModelSpec spec, IReadOnlyDictionary<string, Tensor> state, string source)
     {
-        var file = new SafeTensorsFile(state.Select(p => TensorConversion.ToEntry(p.Key, p.Value)), spec.ToMetadata());
-        return ModelFile.FromSafeTensors(file, source);
+        var model = ModelRegistry.Create(spec);
+        try
+        {
+            StateDicts.CopyInto(model.state_dict(), state);
+            return model;
+        }
+        catch (ArgumentException e)
+        {
+            model.Dispose();
+            throw new InvalidOperationException($"The {source} does not fit the model {spec}: {e.Message}", e);
+        }
     }
 
-    private static Dictionary<string, Tensor> SnapshotState(ClassifierModel model)
+    /// <summary>
+    /// The published model's tensors as detached views, not copies: a published model is never changed (repair and
+    /// evaluation come before publication), so the alignment reference and the validator share its memory.
+    /// </summary>
+    private static Dictionary<string, Tensor> StateViews(ClassifierModel model)
     {
         using var noGrad = no_grad();
-        return model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+        return model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().DetachFromDisposeScope(), StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Collects the garbage a large model leaves (received chunks, a round's float64 sums: large-object-heap arrays that
+    /// would otherwise pile up until the runtime notices on its own).
+    /// </summary>
+    internal static void CollectAfterLargeModel(long modelBytes)
+    {
+        if (modelBytes >= LargeModelBytes)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Round {Round} (attempt {Attempt}): {Kind}, {Detail}")]

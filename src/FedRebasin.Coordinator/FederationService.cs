@@ -15,9 +15,6 @@ namespace FedRebasin.Coordinator;
 /// <summary>The gRPC Federation service: a thin adapter over <see cref="CoordinatorRuntime"/>.</summary>
 internal sealed partial class FederationService : Contracts.V1.Federation.FederationBase
 {
-    /// <summary>Uploads at least this large trigger a full garbage collection when they are done.</summary>
-    private const int LargeUploadBytes = 8 << 20;
-
     private readonly CoordinatorRuntime _runtime;
     private readonly ILogger<FederationService> _logger;
 
@@ -242,14 +239,10 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
         }
         finally
         {
-            // Validation copied what it keeps into tensors; the bytes are not referenced any more.
+            // The update read the bytes in place and has been disposed: nothing references them any more.
             _runtime.UploadBuffers.Return(buffer);
-            if (length >= LargeUploadBytes)
-            {
-                // A big upload leaves about a model's worth of received chunks (large-object-heap arrays) as garbage.
-                // Collected now, they do not pile up across the round's uploads until the runtime notices on its own.
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
-            }
+            // A big upload leaves about a model's worth of received chunks as garbage.
+            CoordinatorRuntime.CollectAfterLargeModel(length);
         }
     }
 
