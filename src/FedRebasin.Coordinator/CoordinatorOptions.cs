@@ -110,6 +110,15 @@ public sealed class CoordinatorOptions
     /// </summary>
     public int RepairRounds { get; set; }
 
+    /// <summary>
+    /// How far each round's repair moves the merged model's statistics toward the targets, α in (0, 1]: stds by the
+    /// factor (σ*/σ̂)^α, means by the fraction α. 1 (default): all the way (REPAIR).
+    /// </summary>
+    public double RepairStrength { get; set; } = 1.0;
+
+    /// <summary>Largest per-channel repair scale c (the scale is kept in [1/c, c]); 0 (default): no cap.</summary>
+    public double RepairMaxScale { get; set; }
+
     /// <summary>How long clients have to answer a statistics task (federated repair) before the coordinator repairs with the answers it has.</summary>
     public TimeSpan StatisticsDeadline { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -262,6 +271,8 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.RequestBurst >= 1, nameof(options.RequestBurst), options.RequestBurst, "must be at least 1");
         Check(options.MissedHeartbeats >= 1, nameof(options.MissedHeartbeats), options.MissedHeartbeats, "must be at least 1");
         Check(options.RepairRounds >= 0, nameof(options.RepairRounds), options.RepairRounds, "must not be negative (0 repairs every round)");
+        Check(options.RepairStrength > 0 && options.RepairStrength <= 1, nameof(options.RepairStrength), options.RepairStrength, "must be in (0, 1] (1 is the full correction)");
+        Check(options.RepairMaxScale == 0 || options.RepairMaxScale >= 1, nameof(options.RepairMaxScale), options.RepairMaxScale, "must be 0 (no cap) or at least 1");
         Check(options.RepairTargets is "pool" or "mix", nameof(options.RepairTargets), options.RepairTargets, "must be pool or mix");
         Check(options.StatisticsDeadline > TimeSpan.Zero, nameof(options.StatisticsDeadline), options.StatisticsDeadline, "must be positive");
         Check(options.KeepModelCheckpoints >= 1, nameof(options.KeepModelCheckpoints), options.KeepModelCheckpoints, "must be at least 1");

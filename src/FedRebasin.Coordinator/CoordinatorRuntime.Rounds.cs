@@ -298,7 +298,7 @@ internal sealed partial class CoordinatorRuntime
         else if (_calibration is { } calibration)
         {
             var repairing = System.Diagnostics.Stopwatch.StartNew();
-            var report = Repairer.Apply(candidate, targets, mode, calibration.Batches);
+            var report = Repairer.Apply(candidate, targets, mode, calibration.Batches, new RepairOptions { Bound = RepairBound });
             Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             int corrected = mode == RepairMode.BnReset ? report.BatchNormLayersReset : report.Points.Count(p => p.Corrected);
             var measured = report.Points.Where(p => double.IsFinite(p.VarianceRatioBefore) && double.IsFinite(p.VarianceRatioAfter)).ToList();
@@ -312,6 +312,9 @@ internal sealed partial class CoordinatorRuntime
             AskForStatistics(round, candidate, targets!, clients, shadow);
         }
     }
+
+    /// <summary>How far each correction may go (<see cref="CoordinatorOptions.RepairStrength"/>, <see cref="CoordinatorOptions.RepairMaxScale"/>).</summary>
+    private RepairBound RepairBound => new(Options.RepairStrength, Options.RepairMaxScale == 0 ? double.PositiveInfinity : Options.RepairMaxScale);
 
     /// <summary>The repair mode of <paramref name="round"/>: the strategy's, or none after <see cref="CoordinatorOptions.RepairRounds"/>.</summary>
     public RepairMode RepairFor(long round) => Options.RepairRounds > 0 && round > Options.RepairRounds ? RepairMode.None : Strategy.Repair;
@@ -354,7 +357,7 @@ internal sealed partial class CoordinatorRuntime
         else
         {
             var repairing = System.Diagnostics.Stopwatch.StartNew();
-            int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, RepairFor(pending.Round));
+            int corrected = Repairer.FoldCorrections(pending.Candidate.state_dict(), pending.Candidate.RepairPoints, pending.Targets, pending.Pooled, RepairFor(pending.Round), bound: RepairBound);
             Metrics.Stage("repair", repairing.Elapsed.TotalSeconds);
             repair = new RoundRepair(mode, "statistics", corrected, pending.Answers, "one-pass batch-statistics estimation on the clients' data",
                 VarianceRatioBefore(pending));

@@ -65,6 +65,12 @@ public sealed record SimulationOptions
     /// <summary>Repair only in rounds 1 to this one (the coordinator's RepairRounds setting); 0: every round.</summary>
     public int RepairRounds { get; init; }
 
+    /// <summary>How far each repair moves the statistics toward the targets, α in (0, 1] (the coordinator's RepairStrength); 1: all the way.</summary>
+    public double RepairStrength { get; init; } = 1.0;
+
+    /// <summary>Largest per-channel repair scale (the coordinator's RepairMaxScale); 0: no cap.</summary>
+    public double RepairMaxScale { get; init; }
+
     /// <summary>Test examples each published model is evaluated on.</summary>
     public int EvaluationExamples { get; init; } = 10_000;
 
@@ -115,6 +121,8 @@ public sealed record SimulationOptions
         Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");
         Check(RepairTargets is "pool" or "mix", "--repair-targets", RepairTargets, "must be pool or mix");
         Check(RepairRounds >= 0, "--repair-rounds", RepairRounds, "must not be negative (0 repairs every round)");
+        Check(RepairStrength > 0 && RepairStrength <= 1, "--repair-strength", RepairStrength, "must be in (0, 1] (1 is the full correction)");
+        Check(RepairMaxScale == 0 || RepairMaxScale >= 1, "--repair-max-scale", RepairMaxScale, "must be 0 (no cap) or at least 1");
         Check(CalibrationExamples >= 0, "--calibration", CalibrationExamples, "must not be negative");
         Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
         Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");

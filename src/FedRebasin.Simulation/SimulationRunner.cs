@@ -165,6 +165,8 @@ public static class SimulationRunner
             ["Coordinator:CheckpointDirectory"] = checkpoints,
             ["Coordinator:RepairTargets"] = options.RepairTargets,
             ["Coordinator:RepairRounds"] = Invariant($"{options.RepairRounds}"),
+            ["Coordinator:RepairStrength"] = options.RepairStrength.ToString("R", CultureInfo.InvariantCulture),
+            ["Coordinator:RepairMaxScale"] = options.RepairMaxScale.ToString("R", CultureInfo.InvariantCulture),
             // One process, one box: short polls and ticks keep the round overhead low; callers are our own workers.
             ["Coordinator:PollWindow"] = "00:00:02",
             ["Coordinator:TickInterval"] = "00:00:00.050",

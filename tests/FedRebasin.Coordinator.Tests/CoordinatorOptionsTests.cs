@@ -85,6 +85,8 @@ public sealed class CoordinatorStrategyOptionsTests
             StatisticsDeadline = TimeSpan.Zero,
             KeepModelCheckpoints = 0,
             RepairRounds = -1,
+            RepairStrength = 0,
+            RepairMaxScale = 0.5,
             Evaluation = new CoordinatorDataOptions { Dataset = "imagenet", Examples = 0, Directory = "/no/such/folder" },
         };
 
@@ -93,7 +95,7 @@ public sealed class CoordinatorStrategyOptionsTests
         Assert.True(result.Failed);
         foreach (string setting in new[]
         {
-            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints", "RepairRounds",
+            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints", "RepairRounds", "RepairStrength", "RepairMaxScale",
             "Evaluation:Dataset", "Evaluation:Examples", "Evaluation:Directory",
         })
         {

@@ -11,11 +11,11 @@ public sealed class SimulationOptionsTests
     [Fact]
     public void Validate_BadSettings_NameEachOption()
     {
-        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11, RepairRounds = -1 };
+        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11, RepairRounds = -1, RepairStrength = 2, RepairMaxScale = 0.9 };
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
-        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr", "--repair-rounds" })
+        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr", "--repair-rounds", "--repair-strength", "--repair-max-scale" })
         {
             Assert.Contains(option, error.Message, StringComparison.Ordinal);
         }

@@ -29,6 +29,8 @@ internal static class SimulateCommand
         var concurrent = new Option<int>("--max-concurrent-clients") { Description = "Clients that train at once (the rest wait: memory and cores of one device).", DefaultValueFactory = _ => defaults.MaxConcurrentClients };
         var calibration = new Option<int>("--calibration") { Description = "Training examples the coordinator holds to measure merged models for repair (0: clients answer statistics tasks).", DefaultValueFactory = _ => 0 };
         var repairRounds = new Option<int>("--repair-rounds") { Description = "Repair only in rounds 1 to this one, then merge without it; 0 repairs every round (long runs can diverge, docs/EXPERIMENTS.md).", DefaultValueFactory = _ => defaults.RepairRounds };
+        var repairStrength = new Option<double>("--repair-strength") { Description = "How far each repair moves the merged model's statistics toward the targets, in (0, 1]: stds by (target/merged)^a, means by the fraction a; 1 is REPAIR.", DefaultValueFactory = _ => defaults.RepairStrength };
+        var repairMaxScale = new Option<double>("--repair-max-scale") { Description = "Largest per-channel repair scale c (kept in [1/c, c]); 0: no cap.", DefaultValueFactory = _ => defaults.RepairMaxScale };
         var repairTargets = new Option<string>("--repair-targets") { Description = "How clients' moments become repair targets: pool (one population over all clients' data) or mix (REPAIR's weighted mean of stds).", DefaultValueFactory = _ => defaults.RepairTargets };
         var evalExamples = new Option<int>("--eval-examples") { Description = "Test examples each published model is evaluated on.", DefaultValueFactory = _ => defaults.EvaluationExamples };
         var noUpdateEvaluation = new Option<bool>("--no-update-evaluation") { Description = "Do not evaluate every client's update (one evaluation per update and round; the merge-barrier columns are then empty)." };
@@ -38,7 +40,7 @@ internal static class SimulateCommand
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -74,6 +76,8 @@ internal static class SimulateCommand
                 CalibrationExamples = parse.GetValue(calibration),
                 RepairTargets = parse.GetValue(repairTargets)!,
                 RepairRounds = parse.GetValue(repairRounds),
+                RepairStrength = parse.GetValue(repairStrength),
+                RepairMaxScale = parse.GetValue(repairMaxScale),
                 EvaluationExamples = parse.GetValue(evalExamples),
                 EvaluateUpdates = !parse.GetValue(noUpdateEvaluation),
                 Device = parse.GetValue(device)!,

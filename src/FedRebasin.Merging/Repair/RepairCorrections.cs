@@ -1,3 +1,4 @@
+using System.Globalization;
 using FedRebasin.Models.Permutations;
 
 namespace FedRebasin.Merging.Repair;
@@ -29,6 +30,7 @@ public static class RepairCorrections
     /// <param name="merged">The merged model's moments at this point, measured with every earlier correction applied.</param>
     /// <param name="mode">Repair, rescale, reshift or none.</param>
     /// <param name="epsilon">Dead-channel threshold on σ̂ (non-negative, finite).</param>
+    /// <param name="bound">How far the correction may go (<see cref="RepairBound"/>); the full correction when null.</param>
     /// <returns>New arrays of length <c>point.Channels</c>.</returns>
     /// <exception cref="ArgumentException">Lengths differ from the point's channels, the moments are empty, or
     /// <paramref name="mode"/> is <see cref="RepairMode.BnReset"/> (not a per-channel correction).</exception>
@@ -39,7 +41,8 @@ public static class RepairCorrections
         IReadOnlyList<double> targetStd,
         ChannelMoments merged,
         RepairMode mode,
-        double epsilon = DefaultEpsilon)
+        double epsilon = DefaultEpsilon,
+        RepairBound? bound = null)
     {
         ArgumentNullException.ThrowIfNull(point);
         ArgumentNullException.ThrowIfNull(targetMean);
@@ -68,6 +71,8 @@ public static class RepairCorrections
             throw new ArgumentException($"Repair point '{point.Name}': the merged model's moments are empty.", nameof(merged));
         }
 
+        bound ??= RepairBound.None;
+        bound.Validate();
         double[] mean = merged.Mean();
         double[] std = merged.Std();
         var scale = new double[channels];
@@ -75,16 +80,60 @@ public static class RepairCorrections
         for (int c = 0; c < channels; c++)
         {
             bool dead = std[c] < epsilon || std[c] == 0;
-            double ratio = dead ? 1.0 : targetStd[c] / std[c];
+            double ratio = bound.Scale(dead ? 1.0 : targetStd[c] / std[c]);
+            double goal = bound.Mean(mean[c], targetMean[c]);
             (scale[c], shift[c]) = mode switch
             {
-                RepairMode.Repair => (ratio, targetMean[c] - ratio * mean[c]),
+                RepairMode.Repair => (ratio, goal - ratio * mean[c]),
                 RepairMode.Rescale => (ratio, 0.0),
-                RepairMode.Reshift => (1.0, targetMean[c] - mean[c]),
+                RepairMode.Reshift => (1.0, goal - mean[c]),
                 _ => (1.0, 0.0),
             };
         }
 
         return (scale, shift);
     }
+}
+
+/// <summary>
+/// How far one correction may move a point's statistics. <see cref="Strength"/> α damps it: the std moves by the
+/// factor (σ*/σ̂)^α and the mean to μ̂ + α·(μ* − μ̂) (α = 1: all the way, REPAIR); <see cref="MaxScale"/> c caps the
+/// per-channel scale to [1/c, c]. Meant for multi-round federated repair, where every round's full correction restores
+/// the spread the clients' own (non-IID) statistics ask for and the next round's training inflates it further
+/// (docs/EXPERIMENTS.md): a bounded correction can move each round only part of the way.
+/// </summary>
+/// <param name="Strength">α in (0, 1]; 1 is the full correction.</param>
+/// <param name="MaxScale">c ≥ 1, or infinity for no cap.</param>
+public sealed record RepairBound(double Strength = 1.0, double MaxScale = double.PositiveInfinity)
+{
+    /// <summary>The full correction (α = 1, no cap).</summary>
+    public static RepairBound None { get; } = new();
+
+    /// <summary>Whether this is the full correction.</summary>
+    public bool IsNone => Strength == 1.0 && double.IsPositiveInfinity(MaxScale);
+
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="ArgumentException">α is not in (0, 1] or c is below 1 (or NaN).</exception>
+    public void Validate()
+    {
+        if (!(Strength > 0 && Strength <= 1))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The repair strength must be in (0, 1], not {Strength}."));
+        }
+
+        if (!(MaxScale >= 1))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The largest repair scale must be at least 1 (or infinity for no cap), not {MaxScale}."));
+        }
+    }
+
+    /// <summary>The scale applied for a full-correction ratio σ*/σ̂.</summary>
+    public double Scale(double ratio)
+    {
+        double damped = Strength == 1.0 ? ratio : Math.Pow(ratio, Strength);
+        return Math.Clamp(damped, 1.0 / MaxScale, MaxScale);
+    }
+
+    /// <summary>The mean aimed at, from the merged mean μ̂ and the target μ*.</summary>
+    public double Mean(double merged, double target) => Strength == 1.0 ? target : merged + (Strength * (target - merged));
 }

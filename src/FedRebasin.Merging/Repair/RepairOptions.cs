@@ -49,6 +49,9 @@ public sealed record RepairOptions
     /// </summary>
     public bool ResetBatchNorm { get; init; }
 
+    /// <summary>How far each correction may go (damping, scale cap); <see cref="RepairBound.None"/> by default.</summary>
+    public RepairBound Bound { get; init; } = RepairBound.None;
+
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
     public void Validate()
@@ -62,5 +65,8 @@ public sealed record RepairOptions
         {
             throw new ArgumentException($"The repair epsilon must be finite and non-negative, not {Epsilon.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
         }
+
+        ArgumentNullException.ThrowIfNull(Bound);
+        Bound.Validate();
     }
 }

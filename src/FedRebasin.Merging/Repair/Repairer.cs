@@ -88,14 +88,14 @@ public static class Repairer
             if (options.Estimation == RepairEstimation.Simultaneous)
             {
                 var moments = stale ? Measure(merged, calibrationBatches, ref passes) : before;
-                FoldCorrections(state, points, targets!, moments, mode, options.Epsilon, corrected);
+                FoldCorrections(state, points, targets!, moments, mode, options.Epsilon, options.Bound, corrected);
                 stale = true;
             }
             else if (options.Estimation == RepairEstimation.BatchStatistics)
             {
                 var moments = MeasureWithBatchCorrections(merged, targets!, mode, options.Epsilon, calibrationBatches);
                 passes++;
-                FoldCorrections(state, points, targets!, moments, mode, options.Epsilon, corrected);
+                FoldCorrections(state, points, targets!, moments, mode, options.Epsilon, options.Bound, corrected);
                 stale = true;
             }
             else
@@ -108,7 +108,7 @@ public static class Repairer
                     }
 
                     var moments = stale ? Measure(merged, calibrationBatches, ref passes) : before;
-                    var (scale, shift) = RepairCorrections.Compute(points[i], targets!.Means[i], targets.Stds[i], moments[i], mode, options.Epsilon);
+                    var (scale, shift) = RepairCorrections.Compute(points[i], targets!.Means[i], targets.Stds[i], moments[i], mode, options.Epsilon, options.Bound);
                     RepairFold.Apply(state, points[i], scale, shift);
                     corrected[i] = true;
                     stale = true;
@@ -141,7 +141,8 @@ public static class Repairer
         RepairTargets targets,
         IReadOnlyList<ChannelMoments> mergedMoments,
         RepairMode mode,
-        double epsilon = RepairCorrections.DefaultEpsilon)
+        double epsilon = RepairCorrections.DefaultEpsilon,
+        RepairBound? bound = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(points);
@@ -149,7 +150,8 @@ public static class Repairer
         ArgumentNullException.ThrowIfNull(mergedMoments);
         targets.Validate(points);
         var corrected = new bool[points.Count];
-        FoldCorrections(state, points, targets, mergedMoments, mode, epsilon, corrected);
+        (bound ??= RepairBound.None).Validate();
+        FoldCorrections(state, points, targets, mergedMoments, mode, epsilon, bound, corrected);
         return corrected.Count(c => c);
     }
 
@@ -160,6 +162,7 @@ public static class Repairer
         IReadOnlyList<ChannelMoments> mergedMoments,
         RepairMode mode,
         double epsilon,
+        RepairBound bound,
         bool[] corrected)
     {
         if (mergedMoments.Count != points.Count)
@@ -173,7 +176,7 @@ public static class Repairer
         {
             if (points[i].Foldable)
             {
-                corrections[i] = RepairCorrections.Compute(points[i], targets.Means[i], targets.Stds[i], mergedMoments[i], mode, epsilon);
+                corrections[i] = RepairCorrections.Compute(points[i], targets.Means[i], targets.Stds[i], mergedMoments[i], mode, epsilon, bound);
             }
         }
 
@@ -210,7 +213,7 @@ public static class Repairer
     /// batches, every foldable point's output is corrected on the fly with the current batch's statistics toward the
     /// targets, and the uncorrected outputs' moments are summed. A federated client answers a statistics task with this on
     /// its own data; the coordinator pools the answers (<see cref="ChannelMoments.Merge"/>) and folds with
-    /// <see cref="FoldCorrections(IReadOnlyDictionary{string, Tensor}, IReadOnlyList{RepairPoint}, RepairTargets, IReadOnlyList{ChannelMoments}, RepairMode, double)"/>.
+    /// <see cref="FoldCorrections(IReadOnlyDictionary{string, Tensor}, IReadOnlyList{RepairPoint}, RepairTargets, IReadOnlyList{ChannelMoments}, RepairMode, double, RepairBound)"/>.
     /// The model is not changed; measure-only points come back empty.
     /// </summary>
     /// <exception cref="ArgumentException">The targets do not fit the model, or the batches hold no examples.</exception>

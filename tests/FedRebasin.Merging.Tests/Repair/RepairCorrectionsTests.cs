@@ -24,6 +24,53 @@ public sealed class RepairCorrectionsTests
     }
 
     [Fact]
+    public void Compute_HalfStrength_MovesStdByTheRootOfTheRatioAndMeanHalfway()
+    {
+        // Act
+        var (scale, shift) = RepairCorrections.Compute(s_point, s_targetMean, s_targetStd, s_merged, RepairMode.Repair, bound: new RepairBound(Strength: 0.5));
+
+        // Assert: scale = (σ*/σ̂)^0.5; the corrected mean scale·μ̂ + shift is μ̂ + 0.5·(μ* − μ̂).
+        AssertClose([Math.Sqrt(2), Math.Sqrt(2), Math.Sqrt(0.5)], scale);
+        double[] mean = [1, -2, 0.5];
+        double[] expectedMean = [2, -1, -0.25];
+        AssertClose(expectedMean, [.. mean.Select((m, c) => (scale[c] * m) + shift[c])]);
+    }
+
+    [Fact]
+    public void Compute_MaxScale_CapsTheScaleBothWaysAndRepairStillHitsTheTargetMean()
+    {
+        // Act: ratios 2, 2, 0.5 capped at 1.25.
+        var (scale, shift) = RepairCorrections.Compute(s_point, s_targetMean, s_targetStd, s_merged, RepairMode.Repair, bound: new RepairBound(MaxScale: 1.25));
+
+        // Assert
+        AssertClose([1.25, 1.25, 0.8], scale);
+        AssertClose([3 - 1.25, 0 + (1.25 * 2), -1 - (0.8 * 0.5)], shift);
+    }
+
+    [Fact]
+    public void Compute_FullBound_IsExactlyTheUnboundedCorrection()
+    {
+        var unbounded = RepairCorrections.Compute(s_point, s_targetMean, s_targetStd, s_merged, RepairMode.Repair);
+        var none = RepairCorrections.Compute(s_point, s_targetMean, s_targetStd, s_merged, RepairMode.Repair, bound: RepairBound.None);
+
+        Assert.Equal(unbounded.Scale, none.Scale);
+        Assert.Equal(unbounded.Shift, none.Shift);
+        Assert.True(RepairBound.None.IsNone);
+    }
+
+    [Theory]
+    [InlineData(0.0, double.PositiveInfinity)]
+    [InlineData(1.5, double.PositiveInfinity)]
+    [InlineData(double.NaN, double.PositiveInfinity)]
+    [InlineData(1.0, 0.5)]
+    [InlineData(1.0, double.NaN)]
+    public void Compute_BadBound_Throws(double strength, double maxScale)
+    {
+        Assert.Throws<ArgumentException>(() => RepairCorrections.Compute(s_point, s_targetMean, s_targetStd, s_merged, RepairMode.Repair, bound: new RepairBound(strength, maxScale)));
+        Assert.Throws<ArgumentException>(() => new RepairOptions { Bound = new RepairBound(strength, maxScale) }.Validate());
+    }
+
+    [Fact]
     public void Compute_Rescale_ScaleIsStdRatioAndShiftIsZero()
     {
         // Act
