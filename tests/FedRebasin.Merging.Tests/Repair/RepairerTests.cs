@@ -191,6 +191,28 @@ public sealed class RepairerTests
     }
 
     [Fact]
+    public void Apply_HalfStrength_FirstPointMovesPartWayToTheTargets()
+    {
+        // Arrange
+        using var scope = NewDisposeScope();
+        var (a, b) = (Kit.Trained(Kit.Mlp, 1), Kit.Trained(Kit.Mlp, 2));
+        var targets = RepairTargets.Mix([(Kit.Moments(Kit.Mlp, a), 1.0), (Kit.Moments(Kit.Mlp, b), 1.0)]);
+        using var half = Kit.NaiveAverage(Kit.Mlp, a, b);
+        using var full = Kit.NaiveAverage(Kit.Mlp, a, b);
+
+        // Act
+        var damped = Repairer.Apply(half, targets, RepairMode.Rescale, Kit.CalibrationBatches, new RepairOptions { Bound = new RepairBound(Strength: 0.5) });
+        var complete = Repairer.Apply(full, targets, RepairMode.Rescale, Kit.CalibrationBatches);
+
+        // Assert: at the first point (inputs unchanged) each channel's variance becomes σ̂·σ*, between σ̂² and σ*², so the
+        // variance ratio lands between its collapsed value and 1; the full correction reaches 1.
+        var first = damped.Points[0];
+        Assert.True(first.VarianceRatioBefore < 0.95, $"the average should have collapsed the variance (ratio {first.VarianceRatioBefore})");
+        Assert.InRange(first.VarianceRatioAfter, first.VarianceRatioBefore + 0.01, 0.99);
+        Assert.Equal(1.0, complete.Points[0].VarianceRatioAfter, 3);
+    }
+
+    [Fact]
     public void Apply_ResNet_MeasureOnlySumPointsAreReportedButNotCorrected()
     {
         // Arrange
