@@ -271,7 +271,8 @@ public sealed class RoundAggregator : IDisposable
             {
                 if (KeepsStates)
                 {
-                    aligned = StateDicts.Clone(update.State);
+                    // Kept until Finish: tensors of its own, made once from the payload (not State and then a clone).
+                    aligned = update.CreateState();
                 }
 
                 record = new ClientAlignmentRecord(

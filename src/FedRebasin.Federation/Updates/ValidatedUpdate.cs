@@ -67,7 +67,7 @@ public sealed class ValidatedUpdate : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _state ??= Materialize();
+            return _state ??= CreateState();
         }
     }
 
@@ -94,8 +94,10 @@ public sealed class ValidatedUpdate : IDisposable
         _disposed = true;
     }
 
-    private Dictionary<string, Tensor> Materialize()
+    /// <summary>New tensors of <see cref="Entries"/>, owned by the caller (not cached: <see cref="State"/> caches its own).</summary>
+    internal Dictionary<string, Tensor> CreateState()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {

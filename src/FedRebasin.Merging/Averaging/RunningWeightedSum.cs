@@ -233,7 +233,7 @@ public sealed class RunningWeightedSum : IDisposable
     {
         if (!_sums.TryGetValue(name, out var accumulator))
         {
-            bool floating = type is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
+            bool floating = StateDicts.IsFloating(type);
             long count = shape.Aggregate(1L, (a, b) => a * b);
             // Uninitialised: the first fold writes every element (weight · value) instead of adding to zeros.
             accumulator = new Accumulator(shape, type, floating ? GC.AllocateUninitializedArray<double>(checked((int)count)) : null);

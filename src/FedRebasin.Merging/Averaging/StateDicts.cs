@@ -91,5 +91,8 @@ public static class StateDicts
     }
 
     /// <summary>Whether a tensor holds floating-point values (integer buffers such as num_batches_tracked are not averaged).</summary>
-    public static bool IsFloating(Tensor tensor) => tensor.dtype is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
+    public static bool IsFloating(Tensor tensor) => IsFloating(tensor.dtype);
+
+    /// <summary>Whether tensors of <paramref name="type"/> hold floating-point values (and are averaged).</summary>
+    public static bool IsFloating(ScalarType type) => type is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
 }
