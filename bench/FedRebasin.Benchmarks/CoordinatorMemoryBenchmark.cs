@@ -64,8 +64,8 @@ internal static class CoordinatorMemoryBenchmark
             .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(p => p.Split('=', 2))
             .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : string.Empty, StringComparer.Ordinal);
-        // Experiment: the clients' upload chunk size (the protocol's default is 1 MiB).
-        int chunkBytes = options.GetInt("chunk-kib", FederationCalls.ChunkBytes / 1024) * 1024;
+        // Experiment: the clients' upload chunk size (the client worker's is 64 KiB).
+        int chunkBytes = options.GetInt("upload-chunk-kib", FederationCalls.ChunkBytes / 1024) * 1024;
         // Diagnosis: a copy of the coordinator's /proc/PID/smaps after publication, per strategy, into this folder.
         string? smapsFolder = options.Has("smaps") ? options.Get("smaps", ".") : null;
         var (hasLimit, limitDefault) = FederationCalls.CoordinatorSetting("MaxConcurrentUploads");

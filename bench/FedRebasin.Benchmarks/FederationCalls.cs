@@ -20,8 +20,8 @@ namespace FedRebasin.Benchmarks;
 /// </summary>
 internal static class FederationCalls
 {
-    /// <summary>Upload chunk size: 1 MiB, the protocol's default.</summary>
-    public const int ChunkBytes = ModelChunker.DefaultChunkBytes;
+    /// <summary>Upload chunk size: 64 KiB, what the client worker sends.</summary>
+    public const int ChunkBytes = ModelChunker.DefaultUploadChunkBytes;
 
     /// <summary>One client: its own channel (so its own HTTP/2 connection, as separate machines would have) and id.</summary>
     internal sealed class Client : IDisposable

@@ -63,9 +63,12 @@ internal static class SimulationThroughputBenchmark
 
             for (int r = 0; r < repeats; r++)
             {
-                plain.Add(TimePlain(spec, train, splits, rounds, simulation));
-                simulated.Add(TimeSimulation(simulation, out double accuracy));
-                simulatedLean.Add(TimeSimulation(withoutUpdateEvaluation, out _));
+                plain.Add(TimePlain(spec, train, splits, rounds, simulation, out double plainTraining));
+                simulated.Add(TimeSimulation(simulation, out double accuracy, out string breakdown));
+                simulatedLean.Add(TimeSimulation(withoutUpdateEvaluation, out _, out string leanBreakdown));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    plain loop: Trainer.Train {plainTraining:F2} s of {plain[^1]:F2} s"));
+                Console.WriteLine("    simulation: " + breakdown);
+                Console.WriteLine("    without update evaluation: " + leanBreakdown);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  run {r + 1}: plain loop {plain[^1]:F2} s ({clientEpochs / plain[^1]:F2} client-epochs/s), simulation {simulated[^1]:F2} s ({clientEpochs / simulated[^1]:F2} client-epochs/s, final accuracy {accuracy:P1}), ratio {plain[^1] / simulated[^1]:F3}; without update evaluation {simulatedLean[^1]:F2} s, ratio {plain[^1] / simulatedLean[^1]:F3}"));
             }
@@ -83,18 +86,32 @@ internal static class SimulationThroughputBenchmark
         return 0;
     }
 
-    private static double TimeSimulation(SimulationOptions simulation, out double finalAccuracy)
+    /// <summary>
+    /// Times one whole simulation and says where its time went: loading the data, the strategy's run (coordinator
+    /// start, rounds, clients winding down), the rounds themselves, the clients' own training inside them, and what
+    /// follows the run (the interpolation of the last merge).
+    /// </summary>
+    private static double TimeSimulation(SimulationOptions simulation, out double finalAccuracy, out string breakdown)
     {
+        var costs = ProcessCosts.Now();
         var clock = Stopwatch.StartNew();
         var result = SimulationRunner.RunAsync(simulation, null, CancellationToken.None).GetAwaiter().GetResult();
         double seconds = clock.Elapsed.TotalSeconds;
-        finalAccuracy = result.Runs[0].FinalAccuracy;
+        var spent = ProcessCosts.Now() - costs;
+        var run = result.Runs[0];
+        finalAccuracy = run.FinalAccuracy;
+        double rounds = run.Rounds.Sum(r => r.Seconds);
+        double training = run.Rounds.Sum(r => r.ClientTrainingSeconds);
+        breakdown = string.Create(CultureInfo.InvariantCulture,
+            $"{seconds:F2} s = data load {seconds - result.Seconds:F2} + strategy run {run.Seconds:F2} (rounds {rounds:F2}, of which clients' Trainer.Train {training:F2}; outside the rounds {run.Seconds - rounds:F2}) + after the run {result.Seconds - run.Seconds:F2}; {spent}");
         return seconds;
     }
 
     /// <summary>The same trainings with nothing around them: per round, every client trains a copy of one model on its split.</summary>
-    private static double TimePlain(ModelSpec spec, ImageDataset train, IReadOnlyList<int[]> splits, int rounds, SimulationOptions simulation)
+    private static double TimePlain(ModelSpec spec, ImageDataset train, IReadOnlyList<int[]> splits, int rounds, SimulationOptions simulation, out double trainingSeconds)
     {
+        trainingSeconds = 0;
+        var costs = ProcessCosts.Now();
         var data = splits.Select(split => TensorData.From(train, split)).ToList();
         try
         {
@@ -113,11 +130,13 @@ internal static class SimulationThroughputBenchmark
                 foreach (var clientData in data)
                 {
                     using var model = ModelRegistry.Create(spec, seed: simulation.Seed);
-                    Trainer.Train(model, clientData, options);
+                    trainingSeconds += Trainer.Train(model, clientData, options).Seconds;
                 }
             }
 
-            return clock.Elapsed.TotalSeconds;
+            double seconds = clock.Elapsed.TotalSeconds;
+            Console.WriteLine("    plain loop: " + (ProcessCosts.Now() - costs));
+            return seconds;
         }
         finally
         {
@@ -126,5 +145,26 @@ internal static class SimulationThroughputBenchmark
                 d.Dispose();
             }
         }
+    }
+
+    /// <summary>What the process paid so far in page faults, CPU time and garbage collections (differences say what a step cost).</summary>
+    private readonly record struct ProcessCosts(long MinorFaults, double CpuSeconds, int Gen0, int Gen1, int Gen2, TimeSpan GcPause)
+    {
+        public static ProcessCosts Now()
+        {
+            // /proc/self/stat: field 10 is minflt (after the command in parentheses, which may hold spaces).
+            string stat = File.ReadAllText("/proc/self/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            using var self = Process.GetCurrentProcess();
+            return new ProcessCosts(
+                long.Parse(fields[7], CultureInfo.InvariantCulture), self.TotalProcessorTime.TotalSeconds,
+                GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+        }
+
+        public static ProcessCosts operator -(ProcessCosts a, ProcessCosts b) =>
+            new(a.MinorFaults - b.MinorFaults, a.CpuSeconds - b.CpuSeconds, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.GcPause - b.GcPause);
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+            $"{MinorFaults:N0} minor page faults, CPU {CpuSeconds:F2} s, GCs gen0/1/2 {Gen0}/{Gen1}/{Gen2} (pauses {GcPause.TotalSeconds:F3} s)");
     }
 }

@@ -26,7 +26,7 @@ namespace FedRebasin.Benchmarks;
 /// every one of them: the first uploads as a warm-up, each measured repeat uploads as its own client, and the round
 /// stays open (no aggregation) until the last client's "closing" upload, which is timed separately.</para>
 /// <para>Download: from the call until the last chunk is copied into a preallocated buffer (the digest check happens
-/// afterwards and is timed on its own). Upload: header, then 1 MiB chunks wrapping the payload (no copies), timed until
+/// afterwards and is timed on its own). Upload: header, then 64 KiB chunks (the client worker's size) wrapping the payload (no copies), timed until
 /// the last chunk is written and until the coordinator's reply; the reply comes after the coordinator has hashed,
 /// parsed, validated and folded the update, so that time is more than transport. TCP: one socket sends the same
 /// bytes in 1 MiB writes, the other receives into a preallocated buffer. Best of <c>--repeats</c> after a warm-up.</para>
@@ -51,8 +51,10 @@ internal static class TransferBenchmark
         // stream window) and a larger frame size for what Kestrel receives. 0 keeps the defaults.
         int windowKib = options.GetInt("http2-window-kib", 0);
         int frameKib = options.GetInt("http2-frame-kib", 0);
-        // Chunk size both ways (the coordinator's ChunkBytes for downloads, the client's upload chunks).
-        int chunkBytes = options.GetInt("chunk-kib", FederationCalls.ChunkBytes / 1024) * 1024;
+        // Chunk sizes: the coordinator's DownloadChunkBytes, and the client's upload chunks (also the coordinator's
+        // MaxUploadChunkBytes here).
+        int downloadChunkBytes = options.GetInt("chunk-kib", ModelChunker.DefaultDownloadChunkBytes / 1024) * 1024;
+        int chunkBytes = options.GetInt("upload-chunk-kib", FederationCalls.ChunkBytes / 1024) * 1024;
         var settings = new Dictionary<string, string?>
         {
             ["Coordinator:Strategy"] = "fedavg",
@@ -61,7 +63,8 @@ internal static class TransferBenchmark
             ["Coordinator:PollWindow"] = "00:00:05",
             ["Coordinator:TrainingDeadline"] = "01:00:00",
             ["Coordinator:Seed"] = "7",
-            ["Coordinator:ChunkBytes"] = chunkBytes.ToString(CultureInfo.InvariantCulture),
+            ["Coordinator:DownloadChunkBytes"] = downloadChunkBytes.ToString(CultureInfo.InvariantCulture),
+            ["Coordinator:MaxUploadChunkBytes"] = Math.Max(chunkBytes, ModelChunker.DefaultMaxUploadChunkBytes).ToString(CultureInfo.InvariantCulture),
             ["Coordinator:Model:Architecture"] = "mlp",
             ["Coordinator:Model:InputShape"] = "1,64,64",
             ["Coordinator:Model:Classes"] = Classes.ToString(CultureInfo.InvariantCulture),
@@ -117,7 +120,7 @@ internal static class TransferBenchmark
 
             long bytes = tasks[0].ModelBytes;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Model: {bytes:N0} bytes ({FederationCalls.Mib(bytes)}), version {tasks[0].ModelVersion}; {ChunkDescription(chunkBytes)}; best of {repeats} after a warm-up; MiB = 2^20 bytes."));
+                $"Model: {bytes:N0} bytes ({FederationCalls.Mib(bytes)}), version {tasks[0].ModelVersion}; {ChunkDescription(downloadChunkBytes, chunkBytes)}; best of {repeats} after a warm-up; MiB = 2^20 bytes."));
             payload = new byte[bytes];
             byte[] scratch = new byte[bytes];
 
@@ -198,7 +201,8 @@ internal static class TransferBenchmark
         return 0;
     }
 
-    private static string ChunkDescription(int chunkBytes) => string.Create(CultureInfo.InvariantCulture, $"chunks of {chunkBytes >> 10} KiB both ways");
+    private static string ChunkDescription(int downloadChunkBytes, int uploadChunkBytes) =>
+        string.Create(CultureInfo.InvariantCulture, $"download chunks of {downloadChunkBytes >> 10} KiB, upload chunks of {uploadChunkBytes >> 10} KiB");
 
     private static FederationCalls.UploadResult Require(FederationCalls.UploadResult result) =>
         result.Reply.Accepted ? result : throw new InvalidOperationException("Upload not accepted: " + result.Reply.Message);

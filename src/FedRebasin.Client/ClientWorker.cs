@@ -24,8 +24,8 @@ namespace FedRebasin.Client;
 /// </summary>
 public sealed partial class ClientWorker
 {
-    /// <summary>Largest upload chunk (the protocol's default chunk size).</summary>
-    public const int UploadChunkBytes = ModelChunker.DefaultChunkBytes;
+    /// <summary>Size of the chunks an upload is sent in (under the coordinator's MaxUploadChunkBytes, 1 MiB by default).</summary>
+    public const int UploadChunkBytes = ModelChunker.DefaultUploadChunkBytes;
 
     private readonly ClientOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -395,10 +395,10 @@ public sealed partial class ClientWorker
     }
 
     /// <summary>Downloads a model version with retries; a retry after a broken stream resumes at the bytes already held.</summary>
-    private Task<byte[]> DownloadAsync(Contracts.V1.Federation.FederationClient client, string modelVersion, string sha256, CancellationToken cancellationToken)
+    private async Task<byte[]> DownloadAsync(Contracts.V1.Federation.FederationClient client, string modelVersion, string sha256, CancellationToken cancellationToken)
     {
-        var download = new ResumableDownload();
-        return _resilience.ExecuteAsync("DownloadModel", _options.CallTimeout, async ct =>
+        using var download = new ResumableDownload();
+        return await _resilience.ExecuteAsync("DownloadModel", _options.CallTimeout, async ct =>
         {
             using var call = client.DownloadModel(
                 new DownloadModelRequest { ClientId = _options.ClientId, SessionId = _sessionId, ModelVersion = modelVersion, Offset = download.Offset },
@@ -410,10 +410,10 @@ public sealed partial class ClientWorker
 
             // Checks offsets, total size and the digest of the last chunk against the task's model_sha256.
             return download.Complete(sha256);
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One whole upload attempt: header, then the payload in chunks of at most 1 MiB.</summary>
+    /// <summary>One whole upload attempt: header, then the payload in chunks of <see cref="UploadChunkBytes"/>.</summary>
     private async Task<SubmitReply> UploadAsync(Contracts.V1.Federation.FederationClient client, UpdateHeader header, byte[] payload, int attempt, CancellationToken cancellationToken)
     {
         try
@@ -425,7 +425,8 @@ public sealed partial class ClientWorker
                 for (int offset = 0; offset < payload.Length; offset += UploadChunkBytes)
                 {
                     int length = Math.Min(UploadChunkBytes, payload.Length - offset);
-                    await call.RequestStream.WriteAsync(new UpdateMessage { Chunk = ByteString.CopyFrom(payload, offset, length) }, cancellationToken).ConfigureAwait(false);
+                    // Wrapped, not copied: the payload does not change while the call (or a retry) reads it.
+                    await call.RequestStream.WriteAsync(new UpdateMessage { Chunk = UnsafeByteOperations.UnsafeWrap(payload.AsMemory(offset, length)) }, cancellationToken).ConfigureAwait(false);
                 }
 
                 await call.RequestStream.CompleteAsync().ConfigureAwait(false);

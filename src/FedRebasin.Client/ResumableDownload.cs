@@ -4,37 +4,65 @@ using FedRebasin.Contracts.V1;
 namespace FedRebasin.Client;
 
 /// <summary>
-/// The chunks of one model download kept across attempts, so a retry after a broken stream asks only for the rest
-/// (<see cref="Offset"/>). A payload that fails its checks (digest, offsets) is dropped whole and fetched again from 0.
+/// One model download kept across attempts, so a retry after a broken stream asks only for the rest
+/// (<see cref="Offset"/>). Each chunk is checked and copied into one array of the declared size as it arrives (the
+/// chunks themselves are not kept); a sequence that fails a check (order, total, digest) is dropped whole and fetched
+/// again from 0.
 /// </summary>
-internal sealed class ResumableDownload
+internal sealed class ResumableDownload : IDisposable
 {
-    private readonly List<ModelChunk> _chunks = [];
+    private ModelChunkSequence? _sequence;
+    private byte[]? _payload;
 
     /// <summary>Bytes held so far: the offset the next attempt starts at.</summary>
-    public long Offset { get; private set; }
+    public long Offset => _sequence?.BytesReceived ?? 0;
 
-    /// <summary>Keeps a received chunk.</summary>
+    /// <summary>Checks a received chunk and copies it into place.</summary>
+    /// <exception cref="ModelTransferException">The chunk does not continue the download; everything held is dropped.</exception>
     public void Add(ModelChunk chunk)
     {
         ArgumentNullException.ThrowIfNull(chunk);
-        _chunks.Add(chunk);
-        Offset += chunk.Data.Length;
+        _sequence ??= NewSequence();
+        try
+        {
+            _sequence.Add(chunk);
+        }
+        catch (ModelTransferException)
+        {
+            Reset();
+            throw;
+        }
     }
 
-    /// <summary>Checks offsets, size and the digest against <paramref name="expectedSha256"/> and returns the payload.</summary>
+    /// <summary>Checks size and the digest against <paramref name="expectedSha256"/> and returns the payload.</summary>
     /// <exception cref="ModelTransferException">The chunks do not form the expected payload; everything held is dropped.</exception>
     public byte[] Complete(string expectedSha256)
     {
         try
         {
-            return new ModelChunker(ModelChunker.MaxAllowedChunkBytes).Reassemble(_chunks, expectedSha256);
+            (_sequence ?? NewSequence()).Complete(expectedSha256);
+            return _payload!;
         }
         catch (ModelTransferException)
         {
-            _chunks.Clear();
-            Offset = 0;
+            Reset();
             throw;
         }
+    }
+
+    public void Dispose() => Reset();
+
+    // A payload is one array: a declared total above Array.MaxLength is refused as too large.
+    private ModelChunkSequence NewSequence() => new(Open, ModelChunker.MaxAllowedChunkBytes, Array.MaxLength);
+
+    // Unzeroed: every byte is written before Complete succeeds, and a failed download is dropped.
+    private MemoryStream Open(long totalBytes) =>
+        new(_payload = GC.AllocateUninitializedArray<byte>(checked((int)totalBytes)), writable: true);
+
+    private void Reset()
+    {
+        _sequence?.Dispose();
+        _sequence = null;
+        _payload = null;
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 
 namespace FedRebasin.Contracts;
@@ -22,25 +21,12 @@ public sealed class ChunkReassembler : IDisposable
     public ChunkReassembler(
         Stream destination,
         long totalBytes,
-        int maxChunkBytes = ModelChunker.DefaultChunkBytes,
+        int maxChunkBytes = ModelChunker.DefaultMaxUploadChunkBytes,
         long maxTotalBytes = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxChunkBytes);
-        if (totalBytes < 0)
-        {
-            throw new ModelTransferException(
-                TransferFailure.TotalMismatch,
-                string.Create(CultureInfo.InvariantCulture, $"Declared total {totalBytes} bytes is negative."));
-        }
-
-        if (totalBytes > maxTotalBytes)
-        {
-            throw new ModelTransferException(
-                TransferFailure.PayloadTooLarge,
-                string.Create(CultureInfo.InvariantCulture, $"Declared total {totalBytes} bytes exceeds the limit of {maxTotalBytes} bytes."));
-        }
-
+        CheckTotal(totalBytes, maxTotalBytes);
         _destination = destination;
         TotalBytes = totalBytes;
         MaxChunkBytes = maxChunkBytes;
@@ -48,6 +34,21 @@ public sealed class ChunkReassembler : IDisposable
 
     /// <summary>Declared size of the whole payload.</summary>
     public long TotalBytes { get; }
+
+    /// <summary>Refuses a declared total that is negative or above <paramref name="maxTotalBytes"/> (before anything is allocated for it).</summary>
+    /// <exception cref="ModelTransferException">The total is refused.</exception>
+    public static void CheckTotal(long totalBytes, long maxTotalBytes)
+    {
+        if (totalBytes < 0)
+        {
+            throw Fail(TransferFailure.TotalMismatch, $"Declared total {totalBytes} bytes is negative.");
+        }
+
+        if (totalBytes > maxTotalBytes)
+        {
+            throw Fail(TransferFailure.PayloadTooLarge, $"Declared total {totalBytes} bytes exceeds the limit of {maxTotalBytes} bytes.");
+        }
+    }
 
     /// <summary>Largest chunk accepted.</summary>
     public int MaxChunkBytes { get; }

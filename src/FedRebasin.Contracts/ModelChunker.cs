@@ -14,8 +14,19 @@ namespace FedRebasin.Contracts;
 /// </summary>
 public sealed class ModelChunker
 {
-    /// <summary>Default chunk size: 1 MiB.</summary>
-    public const int DefaultChunkBytes = 1024 * 1024;
+    /// <summary>
+    /// Default size of the chunks a coordinator sends and a client uploads in: 64 KiB. Chunks below the .NET
+    /// large-object threshold (85,000 bytes) are parsed into short-lived small arrays instead of a fresh
+    /// large-object-heap array each: a 200 MiB download measured 1.7 times faster than in 1 MiB chunks, and a download
+    /// plus an upload together 0.96 s against 1.15 s (docs/BENCHMARKS.md).
+    /// </summary>
+    public const int DefaultDownloadChunkBytes = 64 * 1024;
+
+    /// <summary>Default size of the chunks a client uploads in: 64 KiB (see <see cref="DefaultDownloadChunkBytes"/>).</summary>
+    public const int DefaultUploadChunkBytes = 64 * 1024;
+
+    /// <summary>Largest upload chunk a coordinator accepts by default: 1 MiB (what clients before 64 KiB chunks sent).</summary>
+    public const int DefaultMaxUploadChunkBytes = 1024 * 1024;
 
     /// <summary>
     /// Largest chunk size allowed: 3 MiB, leaving room for the message framing under the 4 MB
@@ -26,7 +37,7 @@ public sealed class ModelChunker
     /// <summary>The default gRPC message-size limit (server and client receive), 4 MB.</summary>
     public const int GrpcDefaultMaxMessageBytes = 4 * 1024 * 1024;
 
-    public ModelChunker(int maxChunkBytes = DefaultChunkBytes)
+    public ModelChunker(int maxChunkBytes = DefaultDownloadChunkBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxChunkBytes);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(maxChunkBytes, MaxAllowedChunkBytes);
@@ -100,16 +111,17 @@ public sealed class ModelChunker
     }
 
     /// <summary>
-    /// Reassembles a complete chunk sequence (starting at offset 0) into one array, checking order, offsets,
-    /// sizes, total and digest. <paramref name="expectedSha256"/>, when given (e.g. the task's model_sha256),
-    /// must also match. Throws <see cref="ModelTransferException"/> on any mismatch.
+    /// Reassembles a complete chunk sequence (starting at offset 0) into one array of exactly the declared size,
+    /// checking order, offsets, sizes, total and digest (<see cref="ModelChunkSequence"/>).
+    /// <paramref name="expectedSha256"/>, when given (e.g. the task's model_sha256), must also match. Throws
+    /// <see cref="ModelTransferException"/> on any mismatch.
     /// </summary>
     public byte[] Reassemble(IEnumerable<ModelChunk> chunks, string? expectedSha256 = null)
     {
         ArgumentNullException.ThrowIfNull(chunks);
-        using var buffer = new MemoryStream();
-        ReassembleInto(chunks, buffer, expectedSha256);
-        return buffer.ToArray();
+        byte[] payload = [];
+        ReassembleInto(chunks, total => new MemoryStream(payload = GC.AllocateUninitializedArray<byte>(checked((int)total)), writable: true), expectedSha256);
+        return payload;
     }
 
     /// <summary>
@@ -118,70 +130,20 @@ public sealed class ModelChunker
     /// </summary>
     public string ReassembleInto(IEnumerable<ModelChunk> chunks, Stream destination, string? expectedSha256 = null)
     {
-        ArgumentNullException.ThrowIfNull(chunks);
         ArgumentNullException.ThrowIfNull(destination);
-        ChunkReassembler? reassembler = null;
-        string? declaredDigest = null;
-        try
+        return ReassembleInto(chunks, _ => destination, expectedSha256);
+    }
+
+    private string ReassembleInto(IEnumerable<ModelChunk> chunks, Func<long, Stream> openDestination, string? expectedSha256)
+    {
+        ArgumentNullException.ThrowIfNull(chunks);
+        using var sequence = new ModelChunkSequence(openDestination, MaxChunkBytes);
+        foreach (var chunk in chunks)
         {
-            foreach (var chunk in chunks)
-            {
-                if (reassembler is null)
-                {
-                    reassembler = new ChunkReassembler(destination, chunk.TotalBytes, MaxChunkBytes);
-                }
-                else if (chunk.TotalBytes != reassembler.TotalBytes)
-                {
-                    throw new ModelTransferException(
-                        TransferFailure.TotalMismatch,
-                        string.Create(CultureInfo.InvariantCulture, $"Chunk at offset {chunk.Offset} declares {chunk.TotalBytes} bytes in total, earlier chunks {reassembler.TotalBytes}."));
-                }
-
-                if (declaredDigest is not null)
-                {
-                    throw new ModelTransferException(
-                        TransferFailure.Excess,
-                        string.Create(CultureInfo.InvariantCulture, $"Chunk at offset {chunk.Offset} follows the last chunk."));
-                }
-
-                reassembler.Append(chunk.Data.Span, chunk.Offset);
-                if (chunk.Sha256.Length > 0)
-                {
-                    if (!reassembler.IsFull)
-                    {
-                        throw new ModelTransferException(
-                            TransferFailure.Truncated,
-                            string.Create(CultureInfo.InvariantCulture, $"Chunk at offset {chunk.Offset} carries the digest (marks the end) but only {reassembler.BytesReceived} of {reassembler.TotalBytes} bytes arrived."));
-                    }
-
-                    declaredDigest = chunk.Sha256;
-                }
-            }
-
-            if (reassembler is null)
-            {
-                throw new ModelTransferException(TransferFailure.Truncated, "No chunks were received.");
-            }
-
-            if (reassembler.IsFull && declaredDigest is null)
-            {
-                throw new ModelTransferException(TransferFailure.DigestMissing, "The last chunk carries no SHA-256 digest.");
-            }
-
-            var actual = reassembler.Complete(declaredDigest);
-            if (expectedSha256 is not null && !Sha256Hex.Matches(expectedSha256, actual))
-            {
-                throw new ModelTransferException(
-                    TransferFailure.DigestMismatch,
-                    $"SHA-256 mismatch: expected {expectedSha256}, received payload hashes to {actual}.");
-            }
-
-            return actual;
+            sequence.Add(chunk);
         }
-        finally
-        {
-            reassembler?.Dispose();
-        }
+
+        return sequence.Complete(expectedSha256);
     }
 
     private IEnumerable<ModelChunk> SplitCore(ReadOnlyMemory<byte> payload, int startOffset, string digest)

@@ -63,8 +63,11 @@ public sealed class CoordinatorOptions
     /// <summary>TLS and mutual TLS of the endpoint (section <c>Coordinator:Tls</c>); empty for plain HTTP/2.</summary>
     public CoordinatorTlsOptions Tls { get; set; } = new();
 
-    /// <summary>Chunk size of downloads and largest chunk accepted in uploads.</summary>
-    public int ChunkBytes { get; set; } = ModelChunker.DefaultChunkBytes;
+    /// <summary>Size of the chunks <c>DownloadModel</c> sends.</summary>
+    public int DownloadChunkBytes { get; set; } = ModelChunker.DefaultDownloadChunkBytes;
+
+    /// <summary>Largest chunk accepted in an upload (the client worker sends 64 KiB chunks; it sent 1 MiB before).</summary>
+    public int MaxUploadChunkBytes { get; set; } = ModelChunker.DefaultMaxUploadChunkBytes;
 
     /// <summary>
     /// Port of a plain HTTP/1.1 listener serving <c>/metrics</c> in the Prometheus text format (OpenTelemetry
@@ -261,7 +264,8 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.PollWindow >= TimeSpan.Zero, nameof(options.PollWindow), options.PollWindow, "must not be negative");
         Check(options.HeartbeatInterval > TimeSpan.Zero, nameof(options.HeartbeatInterval), options.HeartbeatInterval, "must be positive");
         Check(options.TickInterval > TimeSpan.Zero, nameof(options.TickInterval), options.TickInterval, "must be positive");
-        Check(options.ChunkBytes > 0 && options.ChunkBytes <= ModelChunker.MaxAllowedChunkBytes, nameof(options.ChunkBytes), options.ChunkBytes, $"must be in [1, {ModelChunker.MaxAllowedChunkBytes}]");
+        Check(options.DownloadChunkBytes > 0 && options.DownloadChunkBytes <= ModelChunker.MaxAllowedChunkBytes, nameof(options.DownloadChunkBytes), options.DownloadChunkBytes, $"must be in [1, {ModelChunker.MaxAllowedChunkBytes}]");
+        Check(options.MaxUploadChunkBytes > 0 && options.MaxUploadChunkBytes <= ModelChunker.MaxAllowedChunkBytes, nameof(options.MaxUploadChunkBytes), options.MaxUploadChunkBytes, $"must be in [1, {ModelChunker.MaxAllowedChunkBytes}]");
         Check(options.MaxModelBytes > 0, nameof(options.MaxModelBytes), options.MaxModelBytes, "must be positive");
         Check(options.MetricsPort is null or (>= 1 and <= 65535), nameof(options.MetricsPort), options.MetricsPort, "must be a port in [1, 65535] (or unset)");
         Check(options.MaxConcurrentUploads >= 1, nameof(options.MaxConcurrentUploads), options.MaxConcurrentUploads, "must be at least 1");

@@ -105,7 +105,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
             throw Fail(StatusCode.OutOfRange, string.Create(CultureInfo.InvariantCulture, $"Offset {request.Offset} is outside the model's {model.Bytes.Length} bytes."));
         }
 
-        var chunker = new ModelChunker(_runtime.Options.ChunkBytes);
+        var chunker = new ModelChunker(_runtime.Options.DownloadChunkBytes);
         foreach (var chunk in chunker.Split(model.Bytes, model.Sha256, request.Offset))
         {
             await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
@@ -194,7 +194,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
             {
                 try
                 {
-                    using var reassembler = new ChunkReassembler(destination, header.TotalBytes, _runtime.Options.ChunkBytes, _runtime.Options.MaxModelBytes);
+                    using var reassembler = new ChunkReassembler(destination, header.TotalBytes, _runtime.Options.MaxUploadChunkBytes, _runtime.Options.MaxModelBytes);
                     while (await requestStream.MoveNext(token).ConfigureAwait(false))
                     {
                         var message = requestStream.Current;

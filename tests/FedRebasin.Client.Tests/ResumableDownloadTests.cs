@@ -47,4 +47,25 @@ public sealed class ResumableDownloadTests
         Assert.Throws<ModelTransferException>(() => download.Complete(new string('0', 64)));
         Assert.Equal(0, download.Offset);
     }
+
+    [Fact]
+    public void Add_ChunkOutOfOrder_ThrowsAndStartsOver()
+    {
+        byte[] payload = Payload(5000);
+        var chunks = new ModelChunker(1024).Split(payload).ToList();
+        var download = new ResumableDownload();
+        download.Add(chunks[0]);
+        download.Add(chunks[1]);
+
+        Assert.Throws<ModelTransferException>(() => download.Add(chunks[3]));
+        Assert.Equal(0, download.Offset);
+
+        // The next attempt starts from 0 and succeeds.
+        foreach (var chunk in chunks)
+        {
+            download.Add(chunk);
+        }
+
+        Assert.Equal(payload, download.Complete(Sha256Hex.Compute(payload)));
+    }
 }

@@ -5,7 +5,7 @@ namespace FedRebasin.Contracts.Tests;
 
 public sealed class ModelChunkerTests
 {
-    private const int Chunk = ModelChunker.DefaultChunkBytes;
+    private const int Chunk = ModelChunker.DefaultDownloadChunkBytes;
 
     public static TheoryData<int> Sizes => new()
     {
@@ -284,7 +284,7 @@ public sealed class ModelChunkerTests
     {
         var chunk = new ModelChunk
         {
-            Data = ByteString.CopyFrom(Payload(ModelChunker.DefaultChunkBytes)),
+            Data = ByteString.CopyFrom(Payload(ModelChunker.DefaultMaxUploadChunkBytes)),
             Offset = long.MaxValue,
             TotalBytes = long.MaxValue,
             Sha256 = new string('f', Sha256Hex.Length),
@@ -293,7 +293,7 @@ public sealed class ModelChunkerTests
         var size = chunk.ToByteArray().Length;
 
         Assert.True(size < ModelChunker.GrpcDefaultMaxMessageBytes);
-        Assert.True(size < ModelChunker.DefaultChunkBytes + 128);
+        Assert.True(size < ModelChunker.DefaultMaxUploadChunkBytes + 128);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using FedRebasin.Contracts;
+
 namespace FedRebasin.Coordinator.Tests;
 
 public sealed class CoordinatorOptionsTests
@@ -13,14 +15,15 @@ public sealed class CoordinatorOptionsTests
     [Fact]
     public void Validate_BadSettings_NameEachSetting()
     {
-        var options = new CoordinatorOptions { Strategy = "nonsense", Rounds = 0, ChunkBytes = 0, Model = new CoordinatorModelOptions { InputShape = "1,8" } };
+        var options = new CoordinatorOptions { Strategy = "nonsense", Rounds = 0, DownloadChunkBytes = 0, MaxUploadChunkBytes = ModelChunker.MaxAllowedChunkBytes + 1, Model = new CoordinatorModelOptions { InputShape = "1,8" } };
 
         var result = new CoordinatorOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
         Assert.Contains("Coordinator:Strategy", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Coordinator:Rounds", result.FailureMessage, StringComparison.Ordinal);
-        Assert.Contains("Coordinator:ChunkBytes", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:DownloadChunkBytes", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:MaxUploadChunkBytes", result.FailureMessage, StringComparison.Ordinal);
         Assert.Contains("Coordinator:Model:InputShape", result.FailureMessage, StringComparison.Ordinal);
     }
 

@@ -34,7 +34,8 @@ internal sealed class CoordinatorTestHost : IAsyncDisposable
 
     public static async Task<CoordinatorTestHost> StartAsync(IDictionary<string, string?>? overrides = null)
     {
-        var settings = new Dictionary<string, string?> { ["Coordinator:ChunkBytes"] = "1024" };
+        // Small chunks both ways, so the tests' small models still travel in many of them.
+        var settings = new Dictionary<string, string?> { ["Coordinator:DownloadChunkBytes"] = "1024", ["Coordinator:MaxUploadChunkBytes"] = "1024" };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
             settings[key] = value;

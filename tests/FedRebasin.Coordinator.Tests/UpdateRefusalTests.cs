@@ -228,7 +228,7 @@ public sealed class UpdateRefusalTests
     }
 
     [Fact]
-    public async Task ChunkAboveChunkBytes_ResourceExhausted()
+    public async Task ChunkAboveMaxUploadChunkBytes_ResourceExhausted()
     {
         await using var round = await StartAsync();
         byte[] payload = await round.Clients[0].TrainAsync(round.Task, 1);
