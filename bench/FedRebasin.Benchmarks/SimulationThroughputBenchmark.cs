@@ -11,9 +11,10 @@ namespace FedRebasin.Benchmarks;
 
 /// <summary>
 /// Simulation throughput (issue: ratio ≥ 0.9): client-epochs per second of <c>fedrebasin simulate</c> (the real
-/// coordinator and N client workers over loopback gRPC) against the same trainings run back to back in a plain loop
-/// (<see cref="Trainer.Train"/> on each client's split, from the same start, with the same hyper-parameters). The
-/// plain loop and the simulation alternate, best of the repeats each.
+/// coordinator and N client workers over loopback gRPC) against the same job in a plain loop: load the training set,
+/// split it, make each client's tensors, then the same trainings back to back (<see cref="Trainer.Train"/> on each
+/// client's split, from the same start, with the same hyper-parameters). The plain loop and the simulations
+/// alternate; best of the repeats each, and the median of the paired runs.
 /// </summary>
 internal static class SimulationThroughputBenchmark
 {
