@@ -13,7 +13,7 @@ namespace FedRebasin.Coordinator;
 public static class CoordinatorHosting
 {
     /// <summary>
-    /// Adds the coordinator: options from the <c>Coordinator</c> section (validated at start-up), the runtime, the gRPC
+    /// Adds the coordinator: options from the <c>Coordinator</c> section (validated at start-up; a key no setting binds is refused), the runtime, the gRPC
     /// service, gRPC health checks, server reflection, the per-caller request-rate limit and the background ticker that drives the round state machine's time-based transitions.
     /// </summary>
     public static IServiceCollection AddCoordinator(this IServiceCollection services, IConfiguration configuration)
@@ -25,6 +25,7 @@ public static class CoordinatorHosting
             .Bind(configuration.GetSection(CoordinatorOptions.SectionName))
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CoordinatorOptions>>(new UnknownSettingsValidator(configuration)));
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton(provider => new CoordinatorMetrics(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>()));

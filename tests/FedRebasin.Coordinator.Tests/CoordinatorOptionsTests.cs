@@ -1,4 +1,5 @@
 using FedRebasin.Contracts;
+using Microsoft.Extensions.Configuration;
 
 namespace FedRebasin.Coordinator.Tests;
 
@@ -39,9 +40,65 @@ public sealed class CoordinatorOptionsTests
     }
 }
 
+public sealed class UnknownSettingsValidatorTests
+{
+    private static Microsoft.Extensions.Options.ValidateOptionsResult Validate(Dictionary<string, string?> settings) =>
+        new UnknownSettingsValidator(new ConfigurationBuilder().AddInMemoryCollection(settings).Build())
+            .Validate(null, new CoordinatorOptions());
+
+    [Fact]
+    public void Validate_KnownKeysInAnyCaseListsAndDictionaries_Succeed()
+    {
+        var result = Validate(new Dictionary<string, string?>
+        {
+            ["Coordinator:rounds"] = "3",
+            ["Coordinator:Model:Hidden:0"] = "16",
+            ["Coordinator:Tokens:any-client-name"] = "secret",
+            ["Coordinator:Evaluation:Examples"] = "10",
+            ["Coordinator:Tls:CertificatePath"] = "a.pem",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Validate_MisspelledKeys_RefusedWithTheirPathsAndTheSettingsThere()
+    {
+        var result = Validate(new Dictionary<string, string?> { ["Coordinator:Rouds"] = "3", ["Coordinator:Model:Hiden:0"] = "16" });
+
+        Assert.True(result.Failed);
+        string rounds = Assert.Single(result.Failures!, f => f.StartsWith("Coordinator:Rouds is not a setting", StringComparison.Ordinal));
+        string hidden = Assert.Single(result.Failures!, f => f.StartsWith("Coordinator:Model:Hiden is not a setting", StringComparison.Ordinal));
+        Assert.Contains("Rounds", rounds, StringComparison.Ordinal);
+        Assert.Contains("WidthMultiplier", hidden, StringComparison.Ordinal);
+        Assert.DoesNotContain("WidthMultiplier", rounds, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_RenamedChunkBytes_RefusedNamingItsReplacements()
+    {
+        var result = Validate(new Dictionary<string, string?> { ["Coordinator:ChunkBytes"] = "1048576" });
+
+        Assert.True(result.Failed);
+        Assert.Contains("Coordinator:ChunkBytes is no longer a setting", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:DownloadChunkBytes", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:MaxUploadChunkBytes", result.FailureMessage, StringComparison.Ordinal);
+    }
+}
+
 [Trait("Category", "Integration")]
 public sealed class CoordinatorStartupTests
 {
+    [Fact]
+    public async Task StartAsync_UnknownSetting_FailsNamingIt()
+    {
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => CoordinatorTestHost.StartAsync(new Dictionary<string, string?> { ["Coordinator:ChunkBytes"] = "65536" }));
+
+        Assert.Contains("Coordinator:ChunkBytes", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task StartAsync_InvalidOptions_FailsNamingTheSetting()
     {
