@@ -268,13 +268,14 @@ internal sealed partial class CoordinatorRuntime
                 Metrics.Stage("align", client.Seconds);
             }
 
+            // The idle upload buffers are no longer needed: dropped before the mean is made. The mean releases each
+            // float64 sum as soon as that tensor's mean exists, so sums and mean are never whole side by side.
+            UploadBuffers.Trim();
+            CollectAfterLargeModel(Current.Bytes.Length);
             var averaging = System.Diagnostics.Stopwatch.StartNew();
             using var aggregate = aggregator.Finish();
             Metrics.Stage("average", averaging.Elapsed.TotalSeconds);
-            // The float64 sums and the idle upload buffers are no longer needed: freed before the new model is built.
             aggregator.Dispose();
-            UploadBuffers.Trim();
-            CollectAfterLargeModel(Current.Bytes.Length);
             candidate = BuildModel(_global.Spec, aggregate.State, string.Create(CultureInfo.InvariantCulture, $"round {round} merge"));
             targets = aggregate.RepairTargets;
             clients = aggregate.Clients;

@@ -356,13 +356,13 @@ public sealed class RoundAggregator : IDisposable
 
         Dictionary<string, Tensor> state = KeepsStates
             ? Aggregation.Robust(_kept.Cast<IReadOnlyDictionary<string, Tensor>>().ToList(), Strategy.Aggregation, _options.TrimFraction)
-            : _sum.Mean(_device);
+            : _sum.TakeMean(_device);
         Dictionary<string, Tensor>? shadow = null;
         try
         {
             if (_options.ShadowFedAvg)
             {
-                shadow = _shadowSum is not null ? _shadowSum.Mean(_device) : StateDicts.Clone(state);
+                shadow = _shadowSum is not null ? _shadowSum.TakeMean(_device) : StateDicts.Clone(state);
             }
 
             var targets = _moments.Count == 0 ? null

@@ -56,7 +56,7 @@ public static class Aggregation
             sum.Add(states[i], weights[i]);
         }
 
-        return sum.Mean();
+        return sum.TakeMean();
     }
 
     /// <summary>Coordinate-wise median, or trimmed mean dropping ⌊<paramref name="trimFraction"/>·N⌋ values at each end.</summary>

@@ -12,7 +12,7 @@ namespace FedRebasin.Merging.Averaging;
 /// (e.g. BatchNorm's num_batches_tracked) are not averaged: the value of the first model is kept.
 /// </summary>
 /// <remarks>
-/// The accumulators are host arrays, not tensors, and a fold is one vectorised pass (<see cref="WeightedFold"/>) that
+/// The accumulators are host memory (native, freed at once), not tensors, and a fold is one vectorised pass (<see cref="WeightedFold"/>) that
 /// reads each float32 value where it lies: in a CPU tensor's memory or in the raw bytes of a received safetensors
 /// payload (<see cref="Add(IReadOnlyList{TensorEntry}, double)"/>), so an upload is folded without first becoming a
 /// model of tensors. The LibTorch route it replaces widened every tensor to a fresh float64 copy; on the machines
@@ -24,6 +24,7 @@ public sealed class RunningWeightedSum : IDisposable
     private readonly Dictionary<string, Accumulator> _sums = new(StringComparer.Ordinal);
     private Device? _device;
     private bool _disposed;
+    private bool _taken;
 
     /// <summary>Number of models folded in.</summary>
     public int Count { get; private set; }
@@ -59,11 +60,11 @@ public sealed class RunningWeightedSum : IDisposable
             host = host.contiguous();
             if (host.dtype == ScalarType.Float32)
             {
-                WeightedFold.Add(accumulator.Sum!, MemoryMarshal.Cast<byte, float>(host.bytes), weight, Count == 0);
+                WeightedFold.Add(accumulator.Sum, MemoryMarshal.Cast<byte, float>(host.bytes), weight, Count == 0);
             }
             else
             {
-                WeightedFold.Add(accumulator.Sum!, MemoryMarshal.Cast<byte, double>(host.bytes), weight, Count == 0);
+                WeightedFold.Add(accumulator.Sum, MemoryMarshal.Cast<byte, double>(host.bytes), weight, Count == 0);
             }
         }
 
@@ -85,7 +86,7 @@ public sealed class RunningWeightedSum : IDisposable
         foreach (var entry in entries)
         {
             var accumulator = Accumulator(entry.Name, entry.GetShapeArray(), TensorConversion.ToScalarType(entry.DType));
-            if (accumulator.Sum is null)
+            if (!accumulator.HasSum)
             {
                 accumulator.First ??= TensorConversion.ToTensor(entry).DetachFromDisposeScope();
                 continue;
@@ -114,9 +115,20 @@ public sealed class RunningWeightedSum : IDisposable
     /// entries, unless <paramref name="device"/> says otherwise). The caller owns them.
     /// </summary>
     /// <exception cref="InvalidOperationException">Nothing was added.</exception>
-    public Dictionary<string, Tensor> Mean(Device? device = null)
+    public Dictionary<string, Tensor> Mean(Device? device = null) => MeanCore(device, release: false);
+
+    /// <summary>
+    /// <see cref="Mean"/>, releasing each tensor's float64 accumulator as soon as its mean is made, so the mean and the
+    /// sums never exist whole side by side (about one model size less at the peak). The sum can be neither added to nor
+    /// read afterwards.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Nothing was added, or the mean was already taken.</exception>
+    public Dictionary<string, Tensor> TakeMean(Device? device = null) => MeanCore(device, release: true);
+
+    private Dictionary<string, Tensor> MeanCore(Device? device, bool release)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfTaken();
         if (Count == 0)
         {
             throw new InvalidOperationException("No model was added to the running sum.");
@@ -125,11 +137,16 @@ public sealed class RunningWeightedSum : IDisposable
         var target = device ?? _device;
         using var noGrad = no_grad();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        _taken = release;
         try
         {
             foreach (var (name, accumulator) in _sums)
             {
                 result[name] = MeanOf(accumulator, target);
+                if (release)
+                {
+                    accumulator.Dispose();
+                }
             }
         }
         catch
@@ -151,7 +168,7 @@ public sealed class RunningWeightedSum : IDisposable
 
         foreach (var accumulator in _sums.Values)
         {
-            accumulator.First?.Dispose();
+            accumulator.Dispose();
         }
 
         _sums.Clear();
@@ -162,7 +179,7 @@ public sealed class RunningWeightedSum : IDisposable
     {
         using var scope = NewDisposeScope();
         Tensor mean;
-        if (accumulator.Sum is null)
+        if (!accumulator.HasSum)
         {
             mean = accumulator.First!.clone();
         }
@@ -194,10 +211,19 @@ public sealed class RunningWeightedSum : IDisposable
         return mean.MoveToOuterDisposeScope();
     }
 
+    private void ThrowIfTaken()
+    {
+        if (_taken)
+        {
+            throw new InvalidOperationException("The running sum's mean was taken; it holds nothing any more.");
+        }
+    }
+
     /// <summary>Checks the weight and, after the first model, that the names and shapes are the first model's.</summary>
     private void BeginAdd(int count, IEnumerable<string> names, Func<string, long[]> shapeOf, double weight)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfTaken();
         if (!(weight > 0) || double.IsInfinity(weight))
         {
             throw new ArgumentException($"Averaging weights must be positive and finite, not {weight}.", nameof(weight));
@@ -233,10 +259,7 @@ public sealed class RunningWeightedSum : IDisposable
     {
         if (!_sums.TryGetValue(name, out var accumulator))
         {
-            bool floating = StateDicts.IsFloating(type);
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            // Uninitialised: the first fold writes every element (weight · value) instead of adding to zeros.
-            accumulator = new Accumulator(shape, type, floating ? GC.AllocateUninitializedArray<double>(checked((int)count)) : null);
+            accumulator = new Accumulator(shape, type, StateDicts.IsFloating(type));
             _sums[name] = accumulator;
         }
 
@@ -244,14 +267,55 @@ public sealed class RunningWeightedSum : IDisposable
     }
 }
 
-/// <summary>One tensor's accumulator: a float64 sum for floating tensors, the first model's tensor for the others.</summary>
-internal sealed class Accumulator(long[] shape, ScalarType type, double[]? sum)
+/// <summary>
+/// One tensor's accumulator: a float64 sum for floating tensors, the first model's tensor for the others. The sum is
+/// native memory, freed by <see cref="Dispose"/> at once (a managed array of this size would wait for a full
+/// collection, so releasing sums one by one while the mean is built would not lower the peak).
+/// </summary>
+internal sealed unsafe class Accumulator : IDisposable
 {
-    public long[] Shape { get; } = shape;
+    private readonly int _length;
+    private double* _sum;
 
-    public ScalarType Type { get; } = type;
+    public Accumulator(long[] shape, ScalarType type, bool floating)
+    {
+        Shape = shape;
+        Type = type;
+        if (floating)
+        {
+            _length = checked((int)shape.Aggregate(1L, (a, b) => a * b));
+            // Uninitialised: the first fold writes every element (weight · value) instead of adding to zeros.
+            _sum = (double*)NativeMemory.AlignedAlloc((nuint)Math.Max(_length, 1) * sizeof(double), 64);
+        }
+    }
 
-    public double[]? Sum { get; } = sum;
+    ~Accumulator() => FreeSum();
+
+    public long[] Shape { get; }
+
+    public ScalarType Type { get; }
+
+    public bool HasSum => _sum != null;
+
+    public Span<double> Sum => _sum != null ? new Span<double>(_sum, _length) : throw new InvalidOperationException("This accumulator holds no sum.");
 
     public Tensor? First { get; set; }
+
+    /// <summary>Frees the sum and the kept tensor.</summary>
+    public void Dispose()
+    {
+        FreeSum();
+        GC.SuppressFinalize(this);
+        First?.Dispose();
+        First = null;
+    }
+
+    private void FreeSum()
+    {
+        if (_sum != null)
+        {
+            NativeMemory.AlignedFree(_sum);
+            _sum = null;
+        }
+    }
 }

@@ -113,6 +113,34 @@ public sealed class RunningWeightedSumEntriesTests
     }
 
     [Fact]
+    public void TakeMean_EqualsMean_ThenRefusesEverything()
+    {
+        using var scope = NewDisposeScope();
+        var states = new[] { State(6), State(7) };
+        using var kept = new RunningWeightedSum();
+        using var taken = new RunningWeightedSum();
+        foreach (var sum in new[] { kept, taken })
+        {
+            sum.Add(states[0], 2);
+            sum.Add(Entries(states[1]), 5);
+        }
+
+        var mean = kept.Mean();
+        var takenMean = taken.TakeMean();
+
+        Assert.Equal(mean.Keys.Order(), takenMean.Keys.Order());
+        foreach (var (name, tensor) in mean)
+        {
+            Assert.True(tensor.allclose(takenMean[name], rtol: 0, atol: 0), name);
+        }
+
+        Assert.Throws<InvalidOperationException>(() => taken.TakeMean());
+        Assert.Throws<InvalidOperationException>(() => taken.Mean());
+        Assert.Throws<InvalidOperationException>(() => taken.Add(states[0], 1));
+        Assert.Throws<InvalidOperationException>(() => taken.Add(Entries(states[0]), 1));
+    }
+
+    [Fact]
     public void Mean_IsTheWeightedAverageInFloat64_RoundedOnce()
     {
         using var scope = NewDisposeScope();
