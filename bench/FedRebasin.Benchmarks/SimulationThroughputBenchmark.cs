@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using FedRebasin.Data;
 using FedRebasin.Federation.Strategies;
+using FedRebasin.Merging.Averaging;
 using FedRebasin.Models;
 using FedRebasin.Simulation;
 using FedRebasin.Torch.Native;
@@ -20,7 +21,7 @@ internal static class SimulationThroughputBenchmark
 {
     public static int Run(string[] args)
     {
-        var options = new Options(args);
+        var options = new Options(args, "plain-fedavg");
         int clients = options.GetInt("clients", 20);
         int rounds = options.GetInt("rounds", 2);
         int repeats = options.GetInt("repeats", 2);
@@ -28,6 +29,9 @@ internal static class SimulationThroughputBenchmark
         int warmups = options.GetInt("warmup", 1);
         string dataset = options.Get("dataset", "fashion-mnist");
         string partition = options.Get("partition", "iid");
+        // Experiment: the plain loop trains round r > 1 from the sample-weighted mean of round r - 1 (FedAvg in a loop,
+        // the simulation's own starting points) instead of a fresh model every round.
+        bool plainFedAvg = options.Has("plain-fedavg");
         TorchNativeLoader.EnsureLoaded();
 
         var train = DatasetCatalog.Load(dataset, DataSplit.Train, null);
@@ -63,7 +67,7 @@ internal static class SimulationThroughputBenchmark
 
             for (int r = 0; r < repeats; r++)
             {
-                plain.Add(TimePlain(spec, dataset, partition, clients, rounds, simulation));
+                plain.Add(TimePlain(spec, dataset, partition, clients, rounds, simulation, plainFedAvg));
                 simulated.Add(TimeSimulation(simulation));
                 simulatedLean.Add(TimeSimulation(withoutUpdateEvaluation));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -124,23 +128,25 @@ internal static class SimulationThroughputBenchmark
         double rounds = run.Rounds.Sum(r => r.Seconds);
         double training = run.Rounds.Sum(r => r.ClientTrainingSeconds);
         string breakdown = string.Create(CultureInfo.InvariantCulture,
-            $"{seconds:F2} s = data load {seconds - result.Seconds:F2} + strategy run {run.Seconds:F2} (rounds {rounds:F2}, of which clients' Trainer.Train {training:F2}; outside the rounds {run.Seconds - rounds:F2}) + after the run {result.Seconds - run.Seconds:F2}; {spent}");
+            $"{seconds:F2} s = data load {seconds - result.Seconds:F2} + strategy run {run.Seconds:F2} (rounds {rounds:F2}, of which clients' Trainer.Train {training:F2}: {PerRound(run.Rounds.Select(r => r.ClientTrainingSeconds))}; outside the rounds {run.Seconds - rounds:F2}) + after the run {result.Seconds - run.Seconds:F2}; {spent}");
         return new SimulationTimes(seconds, rounds, run.FinalAccuracy, breakdown);
     }
 
     /// <summary>
     /// The same job with nothing around it: load the training set, split it as the simulation does, make each client's
-    /// tensors, and per round train a fresh copy of one model on every client's split, back to back.
+    /// tensors, and per round train one model on every client's split, back to back: a fresh copy of the same initial
+    /// model, or with <paramref name="fromMean"/> the previous round's sample-weighted mean (FedAvg without federation).
     /// </summary>
-    private static PlainTimes TimePlain(ModelSpec spec, string dataset, string partition, int clients, int rounds, SimulationOptions simulation)
+    private static PlainTimes TimePlain(ModelSpec spec, string dataset, string partition, int clients, int rounds, SimulationOptions simulation, bool fromMean)
     {
-        double training = 0;
+        var perRound = new List<double>();
         var costs = ProcessCosts.Now();
         var clock = Stopwatch.StartNew();
         var train = DatasetCatalog.Load(dataset, DataSplit.Train, null);
         var splits = Partitioner.Partition(train, clients, PartitionSpec.Parse(partition), simulation.Seed);
         var data = splits.Select(split => TensorData.From(train, split)).ToList();
         double preparation = clock.Elapsed.TotalSeconds;
+        Dictionary<string, TorchSharp.torch.Tensor>? mean = null;
         try
         {
             for (int round = 1; round <= rounds; round++)
@@ -154,26 +160,49 @@ internal static class SimulationThroughputBenchmark
                     Momentum = 0.9,
                     Seed = round,
                 };
+                double training = 0;
+                using var sum = new RunningWeightedSum();
                 foreach (var clientData in data)
                 {
                     using var model = ModelRegistry.Create(spec, seed: simulation.Seed);
+                    if (mean is not null)
+                    {
+                        StateDicts.CopyInto(model.state_dict(), mean);
+                    }
+
                     training += Trainer.Train(model, clientData, options).Seconds;
+                    if (fromMean)
+                    {
+                        sum.Add(model.state_dict(), clientData.Count);
+                    }
+                }
+
+                perRound.Add(training);
+                if (fromMean)
+                {
+                    StateDicts.DisposeAll(mean is null ? [] : [mean]);
+                    mean = sum.TakeMean();
                 }
             }
 
             double seconds = clock.Elapsed.TotalSeconds;
             string breakdown = string.Create(CultureInfo.InvariantCulture,
-                $"{seconds:F2} s = data load, split and tensors {preparation:F2} + trainings {seconds - preparation:F2} (Trainer.Train {training:F2}); {ProcessCosts.Now() - costs}");
-            return new PlainTimes(seconds, seconds - preparation, training, breakdown);
+                $"{seconds:F2} s = data load, split and tensors {preparation:F2} + trainings {seconds - preparation:F2} (Trainer.Train {perRound.Sum():F2}: {PerRound(perRound)}); {ProcessCosts.Now() - costs}");
+            return new PlainTimes(seconds, seconds - preparation, perRound.Sum(), breakdown);
         }
         finally
         {
+            StateDicts.DisposeAll(mean is null ? [] : [mean]);
             foreach (var d in data)
             {
                 d.Dispose();
             }
         }
     }
+
+    /// <summary>Seconds per round, e.g. "rounds 4.61 / 5.02".</summary>
+    private static string PerRound(IEnumerable<double> seconds) =>
+        "rounds " + string.Join(" / ", seconds.Select(s => s.ToString("F2", CultureInfo.InvariantCulture)));
 
     /// <summary>What the process paid so far in page faults, CPU time and garbage collections (differences say what a step cost).</summary>
     private readonly record struct ProcessCosts(long MinorFaults, double CpuSeconds, int Gen0, int Gen1, int Gen2, TimeSpan GcPause)
