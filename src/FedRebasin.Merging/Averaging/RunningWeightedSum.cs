@@ -114,7 +114,7 @@ public sealed class RunningWeightedSum : IDisposable
     /// The weighted mean as new tensors of the original types, on the first added model's device (CPU when it came as
     /// entries, unless <paramref name="device"/> says otherwise). The caller owns them.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Nothing was added.</exception>
+    /// <exception cref="InvalidOperationException">Nothing was added, or the mean was taken (<see cref="TakeMean"/>).</exception>
     public Dictionary<string, Tensor> Mean(Device? device = null) => MeanCore(device, release: false);
 
     /// <summary>
