@@ -161,7 +161,7 @@ internal static class SimulationThroughputBenchmark
                     Seed = round,
                 };
                 double training = 0;
-                using var sum = new RunningWeightedSum();
+                using var sum = fromMean ? new RunningWeightedSum() : null;
                 foreach (var clientData in data)
                 {
                     using var model = ModelRegistry.Create(spec, seed: simulation.Seed);
@@ -171,16 +171,13 @@ internal static class SimulationThroughputBenchmark
                     }
 
                     training += Trainer.Train(model, clientData, options).Seconds;
-                    if (fromMean)
-                    {
-                        sum.Add(model.state_dict(), clientData.Count);
-                    }
+                    sum?.Add(model.state_dict(), clientData.Count);
                 }
 
                 perRound.Add(training);
-                if (fromMean)
+                if (sum is not null)
                 {
-                    StateDicts.DisposeAll(mean is null ? [] : [mean]);
+                    DisposeMean();
                     mean = sum.TakeMean();
                 }
             }
@@ -192,10 +189,18 @@ internal static class SimulationThroughputBenchmark
         }
         finally
         {
-            StateDicts.DisposeAll(mean is null ? [] : [mean]);
+            DisposeMean();
             foreach (var d in data)
             {
                 d.Dispose();
+            }
+        }
+
+        void DisposeMean()
+        {
+            if (mean is not null)
+            {
+                StateDicts.DisposeAll([mean]);
             }
         }
     }
