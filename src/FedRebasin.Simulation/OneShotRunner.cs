@@ -241,7 +241,7 @@ public static class OneShotRunner
                     Seed = initialSeed,
                 };
                 var report = Trainer.Train(model, data, training, cancellationToken: cancellationToken);
-                TrainingDivergedException.ThrowIfDiverged(report);
+                TrainingDivergedException.ThrowIfDiverged(report, model);
                 var evaluation = Evaluator.Evaluate(model, testData);
                 clients[i] = new OneShotClient(i, data.Count, initialSeed, report.Epochs[^1].Loss, evaluation.Loss, evaluation.Accuracy, report.Seconds);
                 int count = Interlocked.Increment(ref done);

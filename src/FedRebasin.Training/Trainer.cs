@@ -121,18 +121,40 @@ public static class Trainer
     }
 }
 
-/// <summary>Training produced a non-finite loss: the weights are not worth keeping.</summary>
+/// <summary>Training produced a non-finite loss or non-finite weights: the weights are not worth keeping.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message)
 {
-    /// <summary>Throws when the last epoch's loss of <paramref name="report"/> is not finite.</summary>
-    public static void ThrowIfDiverged(TrainingReport report)
+    private const string Cure =
+        "Lower --lr (or use --optimizer adam); on a CPU with AVX-512, check that DNNL_MAX_CPU_ISA is not set above AVX2 (docs/TORCHSHARP-LOADING.md).";
+
+    /// <summary>
+    /// Throws when an epoch's loss in <paramref name="report"/> is not finite, or when a floating-point parameter or
+    /// buffer of the trained <paramref name="model"/> holds NaN or an infinity. The weights need their own check: the
+    /// last optimiser step can apply a non-finite gradient after the last finite loss was recorded.
+    /// </summary>
+    public static void ThrowIfDiverged(TrainingReport report, ClassifierModel model)
     {
         ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(model);
         if (report.Epochs.FirstOrDefault(e => !double.IsFinite(e.Loss)) is { } epoch)
         {
-            throw new TrainingDivergedException(
-                $"training diverged: the mean loss of epoch {epoch.Epoch} is {epoch.Loss}; no model was saved. " +
-                "Lower --lr (or use --optimizer adam); on a CPU with AVX-512, check that DNNL_MAX_CPU_ISA is not set above AVX2 (docs/TORCHSHARP-LOADING.md).");
+            throw new TrainingDivergedException($"training diverged: the mean loss of epoch {epoch.Epoch} is {epoch.Loss}; no model was saved. {Cure}");
+        }
+
+        using var scope = NewDisposeScope();
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            if (!tensor.is_floating_point())
+            {
+                continue;
+            }
+
+            long nonFinite = tensor.detach().isfinite().logical_not().sum().item<long>();
+            if (nonFinite > 0)
+            {
+                throw new TrainingDivergedException(
+                    $"training diverged: after the last epoch (loss {report.Epochs[^1].Loss}) tensor '{name}' holds {nonFinite} non-finite value{(nonFinite == 1 ? string.Empty : "s")}; no model was saved. {Cure}");
+            }
         }
     }
 }

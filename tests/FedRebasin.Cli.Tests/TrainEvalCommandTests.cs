@@ -252,6 +252,8 @@ public sealed class PyTorchMergeTests : IDisposable
 
 public sealed class BatchNormMergeTests : IDisposable
 {
+    private const int MaxTrainingAttempts = 3;
+
     private readonly string _directory = Directory.CreateTempSubdirectory("fedrebasin-bnmerge-").FullName;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
@@ -263,14 +265,24 @@ public sealed class BatchNormMergeTests : IDisposable
     public void Merge_BatchNormModels_WritesValidReport(string method, string repair)
     {
         // Arrange: two small BatchNorm ResNets, each trained by a CLI process of its own on a tenth of the data. Under
-        // the test suite's load, LibTorch's BatchNorm backward has now and then returned NaN gradients (an open
+        // the test suite's load, LibTorch's convolution backward has now and then returned NaN gradients (an open
         // problem, docs/TORCHSHARP-LOADING.md); this test is about merging BatchNorm models, so it keeps its training
-        // short (fewer backward passes) and out of this busy process.
+        // short (fewer backward passes) and out of this busy process, and repeats a training that `train` refused as
+        // diverged (it saves no such model), at most three attempts.
         var paths = new List<string>();
         foreach (int seed in new[] { 1, 2 })
         {
             string path = Path.Combine(_directory, $"r{seed}.safetensors");
-            var train = CliRunner.RunProcess(TimeSpan.FromMinutes(3), "train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--partition", "iid", "--clients", "10", "--client", "0", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+            (int ExitCode, string Output, string Error) train = default;
+            for (int attempt = 1; attempt <= MaxTrainingAttempts; attempt++)
+            {
+                train = CliRunner.RunProcess(TimeSpan.FromMinutes(3), "train", "--model", "resnet20", "--width", "0.25", "--norm", "batch", "--dataset", "synthetic", "--partition", "iid", "--clients", "10", "--client", "0", "--epochs", "1", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", path);
+                if (train.ExitCode == 0 || !train.Error.Contains("training diverged", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+
             Assert.True(train.ExitCode == 0, train.Error);
             paths.Add(path);
         }

@@ -70,7 +70,7 @@ public class TrainerTests
         var report = Trainer.Train(model, train, new TrainingOptions { Epochs = 1, BatchSize = 100 }, cancellationToken: TestContext.Current.CancellationToken);
 
         // Act
-        var error = Assert.Throws<TrainingDivergedException>(() => TrainingDivergedException.ThrowIfDiverged(report));
+        var error = Assert.Throws<TrainingDivergedException>(() => TrainingDivergedException.ThrowIfDiverged(report, model));
 
         // Assert
         Assert.Contains("epoch 1", error.Message, StringComparison.Ordinal);
@@ -84,9 +84,31 @@ public class TrainerTests
         using var model = ModelRegistry.Create(SmallMlp, seed: 2);
         var report = Trainer.Train(model, train, new TrainingOptions { Epochs = 1, BatchSize = 100 }, cancellationToken: TestContext.Current.CancellationToken);
 
-        TrainingDivergedException.ThrowIfDiverged(report);
+        TrainingDivergedException.ThrowIfDiverged(report, model);
 
         Assert.True(double.IsFinite(report.Epochs[0].Loss));
+    }
+
+    [Fact]
+    public void ThrowIfDiverged_FiniteLossButNaNWeightAfterIt_NamesTheTensor()
+    {
+        // Arrange: every recorded loss is finite, then a weight turns NaN, as when the last step applies a NaN gradient.
+        using var train = TensorData.From(s_train);
+        using var model = ModelRegistry.Create(SmallMlp, seed: 2);
+        var report = Trainer.Train(model, train, new TrainingOptions { Epochs = 1, BatchSize = 100 }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(double.IsFinite(report.Epochs[0].Loss));
+        using (TorchSharp.torch.no_grad())
+        {
+            model.state_dict()["2.weight"][1, 3] = float.PositiveInfinity;
+            model.state_dict()["2.bias"][0] = float.NaN;
+        }
+
+        // Act
+        var error = Assert.Throws<TrainingDivergedException>(() => TrainingDivergedException.ThrowIfDiverged(report, model));
+
+        // Assert: the first non-finite tensor in the model's order, with its count.
+        Assert.Contains("tensor '2.weight' holds 1 non-finite value;", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no model was saved", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -93,7 +93,7 @@ internal static class TrainCommand
                 ui.Line($"  epoch {epoch.Epoch}: train loss {CommonOptions.Number(epoch.Loss)}, train accuracy {CommonOptions.Percent(epoch.Accuracy)}, {epoch.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s");
             }
 
-            TrainingDivergedException.ThrowIfDiverged(report);
+            TrainingDivergedException.ThrowIfDiverged(report, net);
             var evaluation = Evaluator.Evaluate(net, testData);
             ui.Line($"Test ({evaluation.Count} examples): loss {CommonOptions.Number(evaluation.Loss)}, accuracy {CommonOptions.Percent(evaluation.Accuracy)}.");
             ModelFile.Save(net, target, new Dictionary<string, string>
