@@ -17,7 +17,8 @@ internal static class Program
         ("transfer", "~200 MB model download/upload over loopback gRPC vs a plain TCP copy of the same bytes  [--megabytes 200] [--repeats 3] [--no-close] [--no-profile] [--chunk-kib 64] [--upload-chunk-kib 64] [--http2-window-kib N] [--http2-frame-kib N]", TransferBenchmark.Run),
         ("coordinator-memory", "coordinator peak RSS (separate process) while 16 clients upload a ~50 MB model at once, over model size  [--megabytes 50] [--clients 16] [--strategies fedavg,wm] [--max-concurrent-uploads N] [--cli fedrebasin.dll] [--upload-chunk-kib 64] [--coordinator-env K=V;K=V]", CoordinatorMemoryBenchmark.Run),
         ("round-overhead", "per-round wall time minus merge time, 50 clients, tiny model, fedavg, no training  [--clients 50] [--rounds 10] [--warmup 2] [--tick-ms 10] [--max-concurrent-uploads N]", RoundOverheadBenchmark.Run),
-        ("simulate", "simulation throughput: client-epochs/s of fedrebasin simulate vs the same job (load, split, train) in a plain loop  [--clients 20] [--rounds 2] [--repeats 2] [--max-concurrent-clients 1] [--warmup 1] [--dataset fashion-mnist] [--partition iid]", SimulationThroughputBenchmark.Run),
+        ("client-training", "why a client trains slower inside the simulation: the same trainings fresh / in an outer dispose scope / from serialised bytes / both, alternating  [--clients 20] [--repeats 3] [--other-torch-threads 20] [--dataset fashion-mnist]", ClientTrainingPathBenchmark.Run),
+        ("simulate", "simulation throughput: client-epochs/s of fedrebasin simulate vs the same job (load, split, train) in a plain loop  [--clients 20] [--rounds 2] [--repeats 2] [--max-concurrent-clients 1] [--warmup 1] [--dataset fashion-mnist] [--partition iid] [--plain-fedavg]", SimulationThroughputBenchmark.Run),
     ];
 
     public static int Main(string[] args)
