@@ -23,7 +23,14 @@ namespace FedRebasin.Benchmarks;
 /// </remarks>
 internal static class ClientTrainingPathBenchmark
 {
-    private static readonly string[] s_routes = ["fresh model", "outer dispose scope", "model from bytes", "from bytes + scope", "fresh, other torch threads"];
+    private static readonly Route[] s_routes =
+    [
+        new("fresh model", Scoped: false, FromBytes: false, BesideIdleThreads: false),
+        new("outer dispose scope", Scoped: true, FromBytes: false, BesideIdleThreads: false),
+        new("model from bytes", Scoped: false, FromBytes: true, BesideIdleThreads: false),
+        new("from bytes + scope", Scoped: true, FromBytes: true, BesideIdleThreads: false),
+        new("fresh, other torch threads", Scoped: false, FromBytes: false, BesideIdleThreads: true),
+    ];
 
     public static int Run(string[] args)
     {
@@ -53,16 +60,16 @@ internal static class ClientTrainingPathBenchmark
         var seconds = s_routes.Select(_ => new List<double>()).ToArray();
         try
         {
-            TrainOnce(spec, start, data[0], training, route: 3, otherThreads: 0); // warm-up: JIT and LibTorch's caches
+            TrainOnce(spec, start, data[0], training, s_routes[3], otherThreads: 0); // warm-up: JIT and LibTorch's caches
             for (int pass = 0; pass < repeats; pass++)
             {
-                foreach (var clientData in data)
+                for (int client = 0; client < data.Count; client++)
                 {
                     // Rotate the order per client so no route always runs first or after the same neighbour.
                     for (int k = 0; k < s_routes.Length; k++)
                     {
-                        int route = (k + pass + data.IndexOf(clientData)) % s_routes.Length;
-                        seconds[route].Add(TrainOnce(spec, start, clientData, training, route, otherThreads));
+                        int route = (k + pass + client) % s_routes.Length;
+                        seconds[route].Add(TrainOnce(spec, start, data[client], training, s_routes[route], otherThreads));
                     }
                 }
             }
@@ -79,21 +86,22 @@ internal static class ClientTrainingPathBenchmark
         for (int route = 0; route < s_routes.Length; route++)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {s_routes[route],-22} Trainer.Train total {seconds[route].Sum():F2} s, median {Median(seconds[route]) * 1000:F1} ms per client; fresh / this = {baseline / seconds[route].Sum():F3}"));
+                $"  {s_routes[route].Name,-22} Trainer.Train total {seconds[route].Sum():F2} s, median {Statistics.Median(seconds[route]) * 1000:F1} ms per client; fresh / this = {baseline / seconds[route].Sum():F3}"));
         }
 
         return 0;
     }
 
-    private static double TrainOnce(ModelSpec spec, byte[] start, TensorData data, TrainingOptions options, int route, int otherThreads)
+    private static double TrainOnce(ModelSpec spec, byte[] start, TensorData data, TrainingOptions options, Route route, int otherThreads)
     {
-        bool scoped = route is 1 or 3;
-        bool fromBytes = route is 2 or 3;
-        using var others = route == 4 ? new IdleTorchThreads(otherThreads) : null;
-        using var scope = scoped ? NewDisposeScope() : null;
-        using var model = fromBytes ? ModelFile.FromSafeTensors(SafeTensors.Parse(start, "start"), "start") : ModelRegistry.Create(spec, seed: 0);
+        using var others = route.BesideIdleThreads ? new IdleTorchThreads(otherThreads) : null;
+        using var scope = route.Scoped ? NewDisposeScope() : null;
+        using var model = route.FromBytes ? ModelFile.FromSafeTensors(SafeTensors.Parse(start, "start"), "start") : ModelRegistry.Create(spec, seed: 0);
         return Trainer.Train(model, data, options).Seconds;
     }
+
+    /// <summary>How one route trains: inside an outer dispose scope, from the serialised start, beside idle torch threads.</summary>
+    private sealed record Route(string Name, bool Scoped, bool FromBytes, bool BesideIdleThreads);
 
     /// <summary>Threads that each ran one multi-threaded LibTorch op and then wait until disposed.</summary>
     private sealed class IdleTorchThreads : IDisposable
@@ -133,11 +141,5 @@ internal static class ClientTrainingPathBenchmark
 
             _release.Dispose();
         }
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

@@ -92,18 +92,12 @@ internal static class SimulationThroughputBenchmark
         // Each run pairs a plain loop with the simulations right after it: on a machine whose speed drifts between runs,
         // the median of the paired ratios is steadier than the ratio of the two best times.
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"median of the runs' paired ratios, whole job = {Median(plain.Zip(simulated, (p, s) => p.Whole / s.Whole)):F3}; without per-update evaluation = {Median(plain.Zip(simulatedLean, (p, s) => p.Whole / s.Whole)):F3}"));
+            $"median of the runs' paired ratios, whole job = {Statistics.Median(plain.Zip(simulated, (p, s) => p.Whole / s.Whole)):F3}; without per-update evaluation = {Statistics.Median(plain.Zip(simulatedLean, (p, s) => p.Whole / s.Whole)):F3}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"rounds only (the plain loop's Trainer.Train calls / the simulation's rounds, start to publication) = {plainTraining / simulated.Min(s => s.Rounds):F3}; without per-update evaluation = {plainTraining / simulatedLean.Min(s => s.Rounds):F3}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"as measured up to 2026-12-07 (plain loop without its data preparation / whole simulation) = {plain.Min(p => p.Trainings) / simulated.Min(s => s.Whole):F3}; without per-update evaluation = {plain.Min(p => p.Trainings) / simulatedLean.Min(s => s.Whole):F3}"));
         return 0;
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     /// <summary>The plain loop's times: the whole job, its trainings with model creation, and the Trainer.Train calls alone.</summary>
