@@ -182,7 +182,7 @@ public sealed partial class ClientWorker
             await work(task.Token).ConfigureAwait(false);
             return true;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (IsCalledOff(e, task.Token, cancellationToken))
         {
             LogTaskCalledOff(_logger, _options.ClientId, round);
             return false;
@@ -202,6 +202,15 @@ public sealed partial class ClientWorker
             }
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="error"/> ended a task because the task was called off (its token cancelled, the worker's
+    /// not): an OperationCanceledException, or gRPC's CANCELLED, which Grpc.Net.Client reports for a call cancelled
+    /// through its token, e.g. an upload still waiting for its reply when a heartbeat says the round has closed.
+    /// </summary>
+    internal static bool IsCalledOff(Exception error, CancellationToken task, CancellationToken worker) =>
+        !worker.IsCancellationRequested
+        && (error is OperationCanceledException || (error is RpcException { StatusCode: StatusCode.Cancelled } && task.IsCancellationRequested));
 
     /// <summary>Sends Heartbeat every interval the coordinator asked for; cancels the current task when told to stop.</summary>
     private async Task HeartbeatLoopAsync(Contracts.V1.Federation.FederationClient client, CancellationToken cancellationToken)
