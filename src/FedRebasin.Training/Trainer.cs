@@ -76,7 +76,7 @@ public static class Trainer
             for (int b = 0; b < batchesPerEpoch; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                SetLearningRate(optimizer, options.LearningRateAt(step, totalSteps, batchesPerEpoch));
+                double learningRate = options.LearningRateAt(step, totalSteps, batchesPerEpoch);
                 using (NewDisposeScope())
                 {
                     int start = b * options.BatchSize;
@@ -84,11 +84,11 @@ public static class Trainer
                     var index = order.narrow(0, start, length);
                     var x = data.Features.index_select(0, index);
                     var y = data.Labels.index_select(0, index);
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     var logits = model.call(x);
                     var loss = nn.functional.cross_entropy(logits, y);
                     loss.backward();
-                    optimizer.step();
+                    optimizer.Step(learningRate);
                     lossSum += loss.item<float>() * length;
                     using (no_grad())
                     {
@@ -106,18 +106,28 @@ public static class Trainer
         return new TrainingReport(epochs, n, total.Elapsed.TotalSeconds);
     }
 
-    private static optim.Optimizer CreateOptimizer(ClassifierModel model, TrainingOptions options) => options.Optimizer switch
+    private static IModelOptimizer CreateOptimizer(ClassifierModel model, TrainingOptions options) => options.Optimizer switch
     {
-        OptimizerKind.Sgd => optim.SGD(model.parameters(), options.LearningRate, options.Momentum, weight_decay: options.WeightDecay),
-        _ => optim.Adam(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay),
+        OptimizerKind.Sgd => new SgdOptimizer(model.parameters(), options.Momentum, options.WeightDecay),
+        _ => new AdamOptimizer(optim.Adam(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay)),
     };
 
-    private static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
+    /// <summary>TorchSharp's Adam, its learning rate set before every step.</summary>
+    private sealed class AdamOptimizer(optim.Optimizer adam) : IModelOptimizer
     {
-        foreach (var group in optimizer.ParamGroups)
+        public void ZeroGrad() => adam.zero_grad();
+
+        public void Step(double learningRate)
         {
-            group.LearningRate = learningRate;
+            foreach (var group in adam.ParamGroups)
+            {
+                group.LearningRate = learningRate;
+            }
+
+            adam.step();
         }
+
+        public void Dispose() => adam.Dispose();
     }
 }
 

@@ -56,6 +56,48 @@ public class TrainerTests
         Assert.Equal(first, second);
     }
 
+    [Theory]
+    [InlineData(0.9, 0.0, ScheduleKind.Constant)]
+    [InlineData(0.9, 1e-3, ScheduleKind.Cosine)]
+    [InlineData(0.0, 1e-3, ScheduleKind.Step)]
+    public void Train_Sgd_SameWeightsBitForBitAsTorchSharpsSgd(double momentum, double weightDecay, ScheduleKind schedule)
+    {
+        var options = new TrainingOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.05, Momentum = momentum, WeightDecay = weightDecay, Schedule = schedule, Epochs = 2, BatchSize = 64, Seed = 4 };
+        using var train = TensorData.From(s_train);
+        using var ours = ModelRegistry.Create(SmallMlp, seed: 5);
+        using var reference = ModelRegistry.Create(SmallMlp, seed: 5);
+
+        Trainer.Train(ours, train, options, cancellationToken: TestContext.Current.CancellationToken);
+        // The same batches, through torch.optim.SGD as TorchSharp implements it.
+        using (var sgd = optim.SGD(reference.parameters(), options.LearningRate, momentum, weight_decay: weightDecay))
+        using (var generator = new Generator((ulong)options.Seed, CPU))
+        {
+            int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
+            long step = 0;
+            reference.train();
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
+            {
+                using var order = randperm(n, generator: generator);
+                for (int b = 0; b < batches; b++, step++)
+                {
+                    using var scope = NewDisposeScope();
+                    foreach (var group in sgd.ParamGroups)
+                    {
+                        group.LearningRate = options.LearningRateAt(step, (long)batches * options.Epochs, batches);
+                    }
+
+                    var index = order.narrow(0, b * options.BatchSize, Math.Min(options.BatchSize, n - (b * options.BatchSize)));
+                    sgd.zero_grad();
+                    nn.functional.cross_entropy(reference.call(train.Features.index_select(0, index)), train.Labels.index_select(0, index)).backward();
+                    sgd.step();
+                }
+            }
+        }
+
+        var expected = reference.state_dict();
+        Assert.All(ours.state_dict(), entry => Assert.Equal(expected[entry.Key].data<float>().ToArray(), entry.Value.data<float>().ToArray()));
+    }
+
     [Fact]
     public void ThrowIfDiverged_NaNWeight_NamesTheEpochAndTheCure()
     {
