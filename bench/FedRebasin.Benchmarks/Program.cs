@@ -18,7 +18,7 @@ internal static class Program
         ("coordinator-memory", "coordinator peak RSS (separate process) while 16 clients upload a ~50 MB model at once, over model size  [--megabytes 50] [--clients 16] [--strategies fedavg,wm] [--max-concurrent-uploads N] [--cli fedrebasin.dll] [--upload-chunk-kib 64] [--coordinator-env K=V;K=V]", CoordinatorMemoryBenchmark.Run),
         ("round-overhead", "per-round wall time minus merge time, 50 clients, tiny model, fedavg, no training  [--clients 50] [--rounds 10] [--warmup 2] [--tick-ms 10] [--max-concurrent-uploads N]", RoundOverheadBenchmark.Run),
         ("client-training", "why a client trains slower inside the simulation: the same trainings fresh / in an outer dispose scope / from serialised bytes / both, alternating  [--clients 20] [--repeats 3] [--other-torch-threads 20] [--dataset fashion-mnist]", ClientTrainingPathBenchmark.Run),
-        ("simulate", "simulation throughput: client-epochs/s of fedrebasin simulate vs the same job (load, split, train) in a plain loop  [--clients 20] [--rounds 2] [--repeats 2] [--max-concurrent-clients 1] [--warmup 1] [--dataset fashion-mnist] [--partition iid] [--plain-fedavg]", SimulationThroughputBenchmark.Run),
+        ("simulate", "simulation throughput: client-epochs/s of fedrebasin simulate vs the same job (load, split, train) in a plain loop  [--clients 20] [--rounds 2] [--repeats 2] [--max-concurrent-clients 2] [--torch-threads 0] [--variants 2x1,2x2,1x2] [--warmup 1] [--dataset fashion-mnist] [--partition iid] [--plain-fedavg]", SimulationThroughputBenchmark.Run),
     ];
 
     public static int Main(string[] args)

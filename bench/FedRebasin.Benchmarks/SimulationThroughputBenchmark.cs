@@ -5,6 +5,7 @@ using FedRebasin.Federation.Strategies;
 using FedRebasin.Merging.Averaging;
 using FedRebasin.Models;
 using FedRebasin.Simulation;
+using FedRebasin.Torch;
 using FedRebasin.Torch.Native;
 using FedRebasin.Training;
 
@@ -25,7 +26,13 @@ internal static class SimulationThroughputBenchmark
         int clients = options.GetInt("clients", 20);
         int rounds = options.GetInt("rounds", 2);
         int repeats = options.GetInt("repeats", 2);
-        int concurrent = options.GetInt("max-concurrent-clients", 1);
+        // The simulation as users get it: its default concurrency and its share of the cores per client. --variants
+        // C1xT1,C2xT2,... measures several (clients computing at once x LibTorch threads each, 0 = their share) against
+        // the same plain loops, in turn within each run, so the machine's drift between runs falls on all of them alike.
+        var defaults = new SimulationOptions();
+        var variants = options.Has("variants")
+            ? [.. options.Get("variants", string.Empty).Split(',').Select(ParseVariant)]
+            : new[] { (Concurrent: options.GetInt("max-concurrent-clients", defaults.MaxConcurrentClients), Threads: options.GetInt("torch-threads", defaults.TorchThreadsPerClient)) };
         int warmups = options.GetInt("warmup", 1);
         string dataset = options.Get("dataset", "fashion-mnist");
         string partition = options.Get("partition", "iid");
@@ -33,6 +40,9 @@ internal static class SimulationThroughputBenchmark
         // the simulation's own starting points) instead of a fresh model every round.
         bool plainFedAvg = options.Has("plain-fedavg");
         TorchNativeLoader.EnsureLoaded();
+        // A plain training script runs with LibTorch's default; the simulation sets its own count on the threads it uses,
+        // this one included, so the plain loop sets its count back each time.
+        int plainThreads = TorchSharp.torch.get_num_threads();
 
         var train = DatasetCatalog.Load(dataset, DataSplit.Train, null);
         var spec = ModelRegistry.DefaultSpec("mlp", train.Channels, train.Height, train.Width, train.ClassCount);
@@ -44,37 +54,42 @@ internal static class SimulationThroughputBenchmark
             Rounds = rounds,
             LocalEpochs = 1,
             Strategies = [StrategySpec.FedAvg],
-            MaxConcurrentClients = concurrent,
             EvaluationExamples = 1000,
             OutputDirectory = Path.Combine(Path.GetTempPath(), "fedrebasin-bench-sim-" + Guid.NewGuid().ToString("N")),
         };
+        var configured = variants.Select(v => simulation with { MaxConcurrentClients = v.Concurrent, TorchThreadsPerClient = v.Threads }).ToList();
+        var names = configured.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.MaxConcurrentClients} client(s) computing at once x {c.EffectiveTorchThreadsPerClient} LibTorch thread(s)")).ToList();
         int clientEpochs = clients * rounds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{clients} clients ({partition}) x {rounds} rounds x 1 local epoch of {spec.Describe()} on {dataset}: {clientEpochs} client-epochs; simulation with {concurrent} client(s) computing at once, fedavg, evaluation on 1,000 test images; best of {repeats}."));
+            $"{clients} clients ({partition}) x {rounds} rounds x 1 local epoch of {spec.Describe()} on {dataset}: {clientEpochs} client-epochs; plain loop with {plainThreads} LibTorch threads; simulation ({string.Join("; ", names)}), fedavg, evaluation on 1,000 test images; best of {repeats}."));
 
         // Per-update evaluation (the merge barrier) is analysis, not federation machinery: measured both ways.
-        var withoutUpdateEvaluation = simulation with { EvaluateUpdates = false };
         var plain = new List<PlainTimes>();
-        var simulated = new List<SimulationTimes>();
-        var simulatedLean = new List<SimulationTimes>();
+        var simulated = configured.Select(_ => new List<SimulationTimes>()).ToList();
+        var simulatedLean = configured.Select(_ => new List<SimulationTimes>()).ToList();
         try
         {
             for (int w = 0; w < warmups; w++)
             {
                 // JIT, Kestrel and the first connections: a process's first simulation pays for them once.
-                SimulationRunner.RunAsync(simulation with { Rounds = 1 }, null, CancellationToken.None).GetAwaiter().GetResult();
+                SimulationRunner.RunAsync(configured[0] with { Rounds = 1 }, null, CancellationToken.None).GetAwaiter().GetResult();
             }
 
             for (int r = 0; r < repeats; r++)
             {
+                TorchThreads.UseOnThisThread(plainThreads);
                 plain.Add(TimePlain(spec, dataset, partition, clients, rounds, simulation, plainFedAvg));
-                simulated.Add(TimeSimulation(simulation));
-                simulatedLean.Add(TimeSimulation(withoutUpdateEvaluation));
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  run {r + 1}: plain loop {plain[^1].Whole:F2} s ({clientEpochs / plain[^1].Whole:F2} client-epochs/s), simulation {simulated[^1].Whole:F2} s ({clientEpochs / simulated[^1].Whole:F2} client-epochs/s, final accuracy {simulated[^1].FinalAccuracy:P1}), ratio {plain[^1].Whole / simulated[^1].Whole:F3}; without update evaluation {simulatedLean[^1].Whole:F2} s, ratio {plain[^1].Whole / simulatedLean[^1].Whole:F3}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  run {r + 1}: plain loop {plain[^1].Whole:F2} s ({clientEpochs / plain[^1].Whole:F2} client-epochs/s)"));
                 Console.WriteLine("    plain loop: " + plain[^1].Breakdown);
-                Console.WriteLine("    simulation: " + simulated[^1].Breakdown);
-                Console.WriteLine("    without update evaluation: " + simulatedLean[^1].Breakdown);
+                for (int v = 0; v < configured.Count; v++)
+                {
+                    simulated[v].Add(TimeSimulation(configured[v]));
+                    simulatedLean[v].Add(TimeSimulation(configured[v] with { EvaluateUpdates = false }));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"    {names[v]}: simulation {simulated[v][^1].Whole:F2} s ({clientEpochs / simulated[v][^1].Whole:F2} client-epochs/s, final accuracy {simulated[v][^1].FinalAccuracy:P1}), ratio {plain[^1].Whole / simulated[v][^1].Whole:F3}; without update evaluation {simulatedLean[v][^1].Whole:F2} s, ratio {plain[^1].Whole / simulatedLean[v][^1].Whole:F3}"));
+                    Console.WriteLine("      simulation: " + simulated[v][^1].Breakdown);
+                    Console.WriteLine("      without update evaluation: " + simulatedLean[v][^1].Breakdown);
+                }
             }
         }
         finally
@@ -85,19 +100,41 @@ internal static class SimulationThroughputBenchmark
             }
         }
 
+        for (int v = 0; v < configured.Count; v++)
+        {
+            Summarise(names[v], plain, simulated[v], simulatedLean[v]);
+        }
+
+        return 0;
+    }
+
+    private static (int Concurrent, int Threads) ParseVariant(string text)
+    {
+        string[] parts = text.Split('x');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int concurrent) || concurrent < 1
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int threads))
+        {
+            throw new ArgumentException($"--variants: '{text}' is not CONCURRENTxTHREADS (e.g. 2x1; threads 0 = the machine's share).");
+        }
+
+        return (concurrent, threads);
+    }
+
+    private static void Summarise(string name, List<PlainTimes> plain, List<SimulationTimes> simulated, List<SimulationTimes> simulatedLean)
+    {
         double plainWhole = plain.Min(p => p.Whole);
         double plainTraining = plain.Min(p => p.Training);
+        Console.WriteLine(name + ":");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"throughput ratio, whole job (load, split, train; simulation / plain loop, best of each) = {plainWhole / simulated.Min(s => s.Whole):F3}  (target >= 0.9); without per-update evaluation = {plainWhole / simulatedLean.Min(s => s.Whole):F3}"));
+            $"  throughput ratio, whole job (load, split, train; simulation / plain loop, best of each) = {plainWhole / simulated.Min(s => s.Whole):F3}  (target >= 0.9); without per-update evaluation = {plainWhole / simulatedLean.Min(s => s.Whole):F3}"));
         // Each run pairs a plain loop with the simulations right after it: on a machine whose speed drifts between runs,
         // the median of the paired ratios is steadier than the ratio of the two best times.
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"median of the runs' paired ratios, whole job = {Statistics.Median(plain.Zip(simulated, (p, s) => p.Whole / s.Whole)):F3}; without per-update evaluation = {Statistics.Median(plain.Zip(simulatedLean, (p, s) => p.Whole / s.Whole)):F3}"));
+            $"  median of the runs' paired ratios, whole job = {Statistics.Median(plain.Zip(simulated, (p, s) => p.Whole / s.Whole)):F3}; without per-update evaluation = {Statistics.Median(plain.Zip(simulatedLean, (p, s) => p.Whole / s.Whole)):F3}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"rounds only (the plain loop's Trainer.Train calls / the simulation's rounds, start to publication) = {plainTraining / simulated.Min(s => s.Rounds):F3}; without per-update evaluation = {plainTraining / simulatedLean.Min(s => s.Rounds):F3}"));
+            $"  rounds only (the plain loop's Trainer.Train calls / the simulation's rounds, start to publication) = {plainTraining / simulated.Min(s => s.Rounds):F3}; without per-update evaluation = {plainTraining / simulatedLean.Min(s => s.Rounds):F3}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"as measured up to 2026-12-07 (plain loop without its data preparation / whole simulation) = {plain.Min(p => p.Trainings) / simulated.Min(s => s.Whole):F3}; without per-update evaluation = {plain.Min(p => p.Trainings) / simulatedLean.Min(s => s.Whole):F3}"));
-        return 0;
+            $"  as measured up to 2026-12-07 (plain loop without its data preparation / whole simulation) = {plain.Min(p => p.Trainings) / simulated.Min(s => s.Whole):F3}; without per-update evaluation = {plain.Min(p => p.Trainings) / simulatedLean.Min(s => s.Whole):F3}"));
     }
 
     /// <summary>The plain loop's times: the whole job, its trainings with model creation, and the Trainer.Train calls alone.</summary>

@@ -68,6 +68,12 @@ public sealed partial class ClientOptions
     public SemaphoreSlim? ComputeSlots { get; set; }
 
     /// <summary>
+    /// LibTorch intra-op threads of this worker's training and measuring (see <see cref="FedRebasin.Torch.TorchThreads"/>);
+    /// 0: LibTorch's default (all cores). The one-box simulation shares the cores out among the clients that compute at once.
+    /// </summary>
+    public int TorchThreads { get; set; }
+
+    /// <summary>
     /// Called with every model this worker trained, before it is uploaded; the one-box simulation keeps the last
     /// round's to draw the interpolation curve of the last merge. Null: nothing is called.
     /// </summary>
@@ -102,6 +108,7 @@ public sealed partial class ClientOptions
         Check(!string.IsNullOrWhiteSpace(Device), nameof(Device), "is required");
         Check(CallTimeout > TimeSpan.Zero, nameof(CallTimeout), "must be positive");
         Check(PollTimeout > TimeSpan.Zero, nameof(PollTimeout), "must be positive");
+        Check(TorchThreads >= 0, nameof(TorchThreads), "must not be negative (0: LibTorch's default)");
         Check(StatisticsExamples >= 1, nameof(StatisticsExamples), "must be at least 1");
         Check(ReconnectTimeout >= TimeSpan.Zero, nameof(ReconnectTimeout), "must not be negative");
         ClientChannel.Validate(this, errors);

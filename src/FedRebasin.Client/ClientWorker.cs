@@ -354,7 +354,10 @@ public sealed partial class ClientWorker
         LogStatisticsSent(_logger, _options.ClientId, task.Round, examples);
     }
 
-    /// <summary>Runs tensor work on the thread pool, inside one of <see cref="ClientOptions.ComputeSlots"/> when set.</summary>
+    /// <summary>
+    /// Runs tensor work on the thread pool with <see cref="ClientOptions.TorchThreads"/> intra-op threads, inside one of
+    /// <see cref="ClientOptions.ComputeSlots"/> when set.
+    /// </summary>
     private async Task<T> ComputeAsync<T>(Func<T> work, CancellationToken cancellationToken)
     {
         var slots = _options.ComputeSlots;
@@ -365,7 +368,12 @@ public sealed partial class ClientWorker
 
         try
         {
-            return await Task.Run(work, cancellationToken).ConfigureAwait(false);
+            int threads = _options.TorchThreads;
+            return await Task.Run(() =>
+            {
+                TorchThreads.UseOnThisThread(threads);
+                return work();
+            }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -85,6 +85,13 @@ public sealed class CoordinatorOptions
     /// </summary>
     public int MaxConcurrentUploads { get; set; } = 2;
 
+    /// <summary>
+    /// LibTorch intra-op threads of the coordinator's tensor work (validation, folding, round closes, evaluation); 0:
+    /// LibTorch's default (all cores). The one-box simulation sets it to its clients' share, so the process does not
+    /// keep more OpenMP threads than cores (see <see cref="FedRebasin.Torch.TorchThreads"/>).
+    /// </summary>
+    public int TorchThreads { get; set; }
+
     /// <summary>How long an upload waits for one of the <see cref="MaxConcurrentUploads"/> slots.</summary>
     public TimeSpan UploadSlotTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
@@ -269,6 +276,7 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
         Check(options.MaxModelBytes > 0, nameof(options.MaxModelBytes), options.MaxModelBytes, "must be positive");
         Check(options.MetricsPort is null or (>= 1 and <= 65535), nameof(options.MetricsPort), options.MetricsPort, "must be a port in [1, 65535] (or unset)");
         Check(options.MaxConcurrentUploads >= 1, nameof(options.MaxConcurrentUploads), options.MaxConcurrentUploads, "must be at least 1");
+        Check(options.TorchThreads >= 0, nameof(options.TorchThreads), options.TorchThreads, "must not be negative (0: LibTorch's default)");
         Check(options.UploadSlotTimeout > TimeSpan.Zero, nameof(options.UploadSlotTimeout), options.UploadSlotTimeout, "must be positive");
         Check(options.UploadTimeout > TimeSpan.Zero, nameof(options.UploadTimeout), options.UploadTimeout, "must be positive");
         Check(options.MaxRequestsPerSecond >= 0, nameof(options.MaxRequestsPerSecond), options.MaxRequestsPerSecond, "must not be negative (0 turns the limit off)");

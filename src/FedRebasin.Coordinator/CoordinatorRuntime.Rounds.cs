@@ -8,6 +8,7 @@ using FedRebasin.Merging.Repair;
 using FedRebasin.Models;
 using FedRebasin.Models.Permutations;
 using FedRebasin.Tensors;
+using FedRebasin.Torch;
 using FedRebasin.Training;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
@@ -96,6 +97,7 @@ internal sealed partial class CoordinatorRuntime
     public Refusal? AcceptStatistics(string clientId, int round, string modelVersion, IReadOnlyList<(string Point, ChannelMoments Moments)> moments)
     {
         ArgumentNullException.ThrowIfNull(moments);
+        TorchThreads.UseOnThisThread(Options.TorchThreads);
         bool closed;
         lock (_gate)
         {
@@ -188,6 +190,7 @@ internal sealed partial class CoordinatorRuntime
             bool succeeded = false;
             try
             {
+                TorchThreads.UseOnThisThread(Options.TorchThreads);
                 CloseRound();
                 succeeded = true;
             }

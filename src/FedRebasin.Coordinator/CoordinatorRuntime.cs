@@ -72,6 +72,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
         Metrics = metrics;
         _logger = logger;
         Strategy = StrategySpec.Parse(Options.Strategy);
+        TorchThreads.UseOnThisThread(Options.TorchThreads);
         _uploadSlots = new SemaphoreSlim(Options.MaxConcurrentUploads, Options.MaxConcurrentUploads);
         UploadBuffers = new UploadBufferPool(Options.MaxConcurrentUploads);
         var settings = new RoundSettings
@@ -309,6 +310,7 @@ internal sealed partial class CoordinatorRuntime : IDisposable
     /// <summary>Validates a complete payload, then (atomically) records the acceptance and folds it into the round's aggregate.</summary>
     public (Refusal? Refusal, string UpdateId) ValidateAndFold(UpdateSubmission submission, string modelVersion)
     {
+        TorchThreads.UseOnThisThread(Options.TorchThreads);
         // Validation parses and checks the whole payload before anything is recorded.
         UpdateValidator validator;
         lock (_gate)

@@ -118,6 +118,8 @@ public static class OneShotRunner
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        int threads = options.EffectiveTorchThreadsPerClient;
+        TorchThreads.UseOnThisThread(threads);
         var started = Stopwatch.StartNew();
         var train = DatasetCatalog.Load(options.Dataset, DataSplit.Train, options.DataDirectory);
         var test = DatasetCatalog.Load(options.Dataset, DataSplit.Test, options.DataDirectory);
@@ -129,6 +131,8 @@ public static class OneShotRunner
         try
         {
             var clients = await TrainClientsAsync(options, train, splits, spec, device, testData, models, progress, cancellationToken).ConfigureAwait(false);
+            // The merges run on whichever thread resumed here: the same thread count, so they are reproducible.
+            TorchThreads.UseOnThisThread(threads);
             var trained = models.Select(m => m!).ToList();
             double[] weights = [.. clients.Select(c => (double)c.Examples)];
             bool repairs = options.Strategies.Any(s => s.Repair != RepairMode.None);
@@ -227,6 +231,7 @@ public static class OneShotRunner
             await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                TorchThreads.UseOnThisThread(options.EffectiveTorchThreadsPerClient);
                 long initialSeed = InitialSeed(options.Seed, i);
                 using var data = TensorData.From(train, splits[i], device);
                 var model = ModelRegistry.Create(spec, device, initialSeed);

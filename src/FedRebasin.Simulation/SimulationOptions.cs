@@ -54,6 +54,18 @@ public sealed record SimulationOptions
     public int MaxConcurrentClients { get; init; } = 2;
 
     /// <summary>
+    /// LibTorch intra-op threads of each client's training, and of the coordinator's work in this process; 0: the
+    /// machine's threads shared out among the <see cref="MaxConcurrentClients"/> (at least 1 each), so the process keeps
+    /// no more OpenMP threads than cores (see <see cref="FedRebasin.Torch.TorchThreads"/>). Results depend on it in the
+    /// last digits: a run is reproduced with the same value (settings.json records the one used).
+    /// </summary>
+    public int TorchThreadsPerClient { get; init; }
+
+    /// <summary>The intra-op threads used: <see cref="TorchThreadsPerClient"/>, or when it is 0 the machine's share per concurrent client.</summary>
+    public int EffectiveTorchThreadsPerClient =>
+        TorchThreadsPerClient > 0 ? TorchThreadsPerClient : FedRebasin.Torch.TorchThreads.PerConcurrentWork(Math.Max(1, MaxConcurrentClients));
+
+    /// <summary>
     /// Training examples the coordinator holds to measure the merged model for repair (exact sequential REPAIR on that
     /// sample); 0: clients answer statistics tasks on their own data instead.
     /// </summary>
@@ -119,6 +131,7 @@ public sealed record SimulationOptions
         Check(Strategies.Count >= 1, "--strategies", Strategies.Count, "must name at least one strategy");
         Check(Strategies.Distinct().Count() == Strategies.Count, "--strategies", string.Join(",", Strategies), "must not repeat a strategy");
         Check(MaxConcurrentClients >= 1, "--max-concurrent-clients", MaxConcurrentClients, "must be at least 1");
+        Check(TorchThreadsPerClient >= 0, "--torch-threads", TorchThreadsPerClient, "must not be negative (0: the machine's threads shared out among the concurrent clients)");
         Check(RepairTargets is "pool" or "mix", "--repair-targets", RepairTargets, "must be pool or mix");
         Check(RepairRounds >= 0, "--repair-rounds", RepairRounds, "must not be negative (0 repairs every round)");
         Check(RepairStrength > 0 && RepairStrength <= 1, "--repair-strength", RepairStrength, "must be in (0, 1] (1 is the full correction)");

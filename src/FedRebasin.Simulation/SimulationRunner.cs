@@ -42,6 +42,8 @@ public static class SimulationRunner
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        // Before the first tensor op: threads LibTorch has not seen yet start with this count too.
+        TorchThreads.UseOnThisThread(options.EffectiveTorchThreadsPerClient);
         var train = DatasetCatalog.Load(options.Dataset, DataSplit.Train, options.DataDirectory);
         var test = DatasetCatalog.Load(options.Dataset, DataSplit.Test, options.DataDirectory);
         var started = Stopwatch.StartNew();
@@ -119,6 +121,8 @@ public static class SimulationRunner
 
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
         double seconds = watch.Elapsed.TotalSeconds;
+        // After the awaits this may be any thread: the same thread count as the run's, so its curve is reproducible.
+        TorchThreads.UseOnThisThread(options.EffectiveTorchThreadsPerClient);
         var interpolation = failure is null ? InterpolateLastMerge(lastRound.Kept(), testData, options.Seed) : null;
         return new StrategyResult(name, run.CompletedRounds, seconds, folder, failure, interpolation);
     }
@@ -171,6 +175,7 @@ public static class SimulationRunner
             ["Coordinator:PollWindow"] = "00:00:02",
             ["Coordinator:TickInterval"] = "00:00:00.050",
             ["Coordinator:MaxRequestsPerSecond"] = "0",
+            ["Coordinator:TorchThreads"] = Invariant($"{options.EffectiveTorchThreadsPerClient}"),
             // Clients wait for compute slots, so a round waits for every participant however long it takes (no grace
             // period cutting off the slow ones, which would make runs differ); a participant whose update is refused
             // for diverged weights is excluded, and the round closes with the others.
@@ -207,6 +212,7 @@ public static class SimulationRunner
         PartitionSeed = options.Seed,
         Device = options.Device,
         ComputeSlots = slots,
+        TorchThreads = options.EffectiveTorchThreadsPerClient,
         PollTimeout = TimeSpan.FromSeconds(10),
         Retry = new RetrySettings { BaseDelay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromSeconds(2) },
     };

@@ -147,6 +147,7 @@ public sealed class CoordinatorStrategyOptionsTests
             RepairRounds = -1,
             RepairStrength = 0,
             RepairMaxScale = 0.5,
+            TorchThreads = -1,
             Evaluation = new CoordinatorDataOptions { Dataset = "imagenet", Examples = 0, Directory = "/no/such/folder" },
         };
 
@@ -155,7 +156,7 @@ public sealed class CoordinatorStrategyOptionsTests
         Assert.True(result.Failed);
         foreach (string setting in new[]
         {
-            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints", "RepairRounds", "RepairStrength", "RepairMaxScale",
+            "MaxConcurrentUploads", "MaxRequestsPerSecond", "RequestBurst", "MissedHeartbeats", "StatisticsDeadline", "KeepModelCheckpoints", "RepairRounds", "RepairStrength", "RepairMaxScale", "TorchThreads",
             "Evaluation:Dataset", "Evaluation:Examples", "Evaluation:Directory",
         })
         {

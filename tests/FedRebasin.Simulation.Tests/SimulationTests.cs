@@ -11,14 +11,23 @@ public sealed class SimulationOptionsTests
     [Fact]
     public void Validate_BadSettings_NameEachOption()
     {
-        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11, RepairRounds = -1, RepairStrength = 2, RepairMaxScale = 0.9 };
+        var options = new SimulationOptions { Dataset = "imagenet", Clients = 0, Partition = "zipf", Rounds = 0, Strategies = [StrategySpec.FedAvg, StrategySpec.FedAvg], WidthMultiplier = 0, LearningRate = 11, RepairRounds = -1, RepairStrength = 2, RepairMaxScale = 0.9, TorchThreadsPerClient = -1 };
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
-        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr", "--repair-rounds", "--repair-strength", "--repair-max-scale" })
+        foreach (string option in new[] { "--dataset", "--clients", "--partition", "--rounds", "--strategies", "--width", "--lr", "--repair-rounds", "--repair-strength", "--repair-max-scale", "--torch-threads" })
         {
             Assert.Contains(option, error.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void EffectiveTorchThreadsPerClient_ZeroSharesTheMachineOutAmongConcurrentClients_ElseAsGiven()
+    {
+        Assert.Equal(FedRebasin.Torch.TorchThreads.PerConcurrentWork(2), new SimulationOptions { MaxConcurrentClients = 2 }.EffectiveTorchThreadsPerClient);
+        Assert.Equal(FedRebasin.Torch.TorchThreads.Budget, new SimulationOptions { MaxConcurrentClients = 1 }.EffectiveTorchThreadsPerClient);
+        Assert.Equal(1, new SimulationOptions { MaxConcurrentClients = 1_000 }.EffectiveTorchThreadsPerClient);
+        Assert.Equal(3, new SimulationOptions { MaxConcurrentClients = 2, TorchThreadsPerClient = 3 }.EffectiveTorchThreadsPerClient);
     }
 
     [Fact]
@@ -106,6 +115,8 @@ public sealed class SimulationRunTests : IDisposable
         Assert.True(result.Runs[1].Rounds[0].RepairPointsCorrected > 0);
         Assert.Contains(progress, p => p.Strategy == "wm+repair" && p.Round == 2);
         using var json = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(_folder, "a", "results.json"), TestContext.Current.CancellationToken));
+        using var settings = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(_folder, "a", "settings.json"), TestContext.Current.CancellationToken));
+        Assert.Equal(result.Options.EffectiveTorchThreadsPerClient, settings.RootElement.GetProperty("effective_torch_threads_per_client").GetInt32());
         Assert.Equal(2, json.RootElement.GetProperty("strategies").GetArrayLength());
         Assert.Equal(3, (await File.ReadAllLinesAsync(Path.Combine(_folder, "a", "wm+repair", "rounds.csv"), TestContext.Current.CancellationToken)).Length);
         // Per-group alignment: every round of the aligned strategy names its groups; the unaligned one has none.
@@ -250,9 +261,11 @@ public sealed class OneShotRunTests : IDisposable
     }
 
     [Fact]
-    public async Task RunAsync_SameSeedTwice_SameNumbers()
+    public async Task RunAsync_SameSeedAndThreadsTwice_SameNumbers_WhateverTheConcurrency()
     {
-        var options = Small("b") with { MaxConcurrentClients = 3 };
+        // The thread count is fixed: left to its default it follows the concurrency, and LibTorch's results depend on it
+        // in the last digits.
+        var options = Small("b") with { MaxConcurrentClients = 3, TorchThreadsPerClient = 1 };
         var first = await OneShotRunner.RunAsync(options, null, TestContext.Current.CancellationToken);
         var second = await OneShotRunner.RunAsync(options with { MaxConcurrentClients = 1 }, null, TestContext.Current.CancellationToken);
 

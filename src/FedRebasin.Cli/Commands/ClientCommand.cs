@@ -21,10 +21,11 @@ internal static class ClientCommand
         var ca = new Option<string?>("--ca") { Description = "Trust only this PEM CA bundle for the coordinator's TLS certificate (default: the system's trust store). Needs an https:// --coordinator." };
         var cert = new Option<string?>("--cert") { Description = "PEM client certificate for mutual TLS (CN or a DNS SAN equal to --client-id); with --key." };
         var key = new Option<string?>("--key") { Description = "PEM private key of --cert." };
+        var torchThreads = new Option<int>("--torch-threads") { Description = "LibTorch intra-op threads for training (0: LibTorch's default, all cores); set it when several clients share one machine.", DefaultValueFactory = _ => 0 };
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve this client's Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics." };
         var command = new Command("client", "Run a federation client: train on this client's split each round until the run is over.")
         {
-            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device, ca, cert, key, metricsPort,
+            coordinator, clientId, token, dataset, data, partition, clients, client, seed, device, torchThreads, ca, cert, key, metricsPort,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -47,6 +48,7 @@ internal static class ClientCommand
                 ClientIndex = parse.GetValue(client),
                 PartitionSeed = parse.GetValue(seed),
                 Device = parse.GetValue(device)!,
+                TorchThreads = parse.GetValue(torchThreads),
                 CaCertificatePath = parse.GetValue(ca),
                 ClientCertificatePath = parse.GetValue(cert),
                 ClientKeyPath = parse.GetValue(key),

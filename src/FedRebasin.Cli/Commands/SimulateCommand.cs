@@ -27,6 +27,7 @@ internal static class SimulateCommand
         var strategies = new Option<string>("--strategies") { Description = "Strategies to compare, e.g. fedavg,wm,wm+repair,fedavg+repair,wm+rescale.", DefaultValueFactory = _ => string.Join(",", defaults.Strategies) };
         var seed = CommonOptions.Seed();
         var concurrent = new Option<int>("--max-concurrent-clients") { Description = "Clients that train at once (the rest wait: memory and cores of one device).", DefaultValueFactory = _ => defaults.MaxConcurrentClients };
+        var torchThreads = new Option<int>("--torch-threads") { Description = "LibTorch threads of each client's training (0: this machine's cores shared out among --max-concurrent-clients, at least 1). Results differ in the last digits with it: settings.json records the value used.", DefaultValueFactory = _ => defaults.TorchThreadsPerClient };
         var calibration = new Option<int>("--calibration") { Description = "Training examples the coordinator holds to measure merged models for repair (0: clients answer statistics tasks).", DefaultValueFactory = _ => 0 };
         var repairRounds = new Option<int>("--repair-rounds") { Description = "Repair only in rounds 1 to this one, then merge without it; 0 repairs every round (long runs can diverge, docs/EXPERIMENTS.md).", DefaultValueFactory = _ => defaults.RepairRounds };
         var repairStrength = new Option<double>("--repair-strength") { Description = "How far each repair moves the merged model's statistics toward the targets, in (0, 1]: stds by (target/merged)^a, means by the fraction a; 1 is REPAIR.", DefaultValueFactory = _ => defaults.RepairStrength };
@@ -40,7 +41,7 @@ internal static class SimulateCommand
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, torchThreads, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -73,6 +74,7 @@ internal static class SimulateCommand
                 Strategies = compared,
                 Seed = parse.GetValue(seed),
                 MaxConcurrentClients = parse.GetValue(concurrent),
+                TorchThreadsPerClient = parse.GetValue(torchThreads),
                 CalibrationExamples = parse.GetValue(calibration),
                 RepairTargets = parse.GetValue(repairTargets)!,
                 RepairRounds = parse.GetValue(repairRounds),
@@ -91,7 +93,7 @@ internal static class SimulateCommand
             }
 
             ui.Line(string.Create(CultureInfo.InvariantCulture,
-                $"Simulating {options.Clients} clients ({options.Partition}) on {options.Dataset}, {options.Rounds} rounds of {options.LocalEpochs} local epoch(s), strategies {string.Join(", ", options.Strategies)}."));
+                $"Simulating {options.Clients} clients ({options.Partition}) on {options.Dataset}, {options.Rounds} rounds of {options.LocalEpochs} local epoch(s), strategies {string.Join(", ", options.Strategies)}; {options.MaxConcurrentClients} client(s) training at once, {options.EffectiveTorchThreadsPerClient} LibTorch thread(s) each."));
             var progress = new SynchronousProgress<SimulationProgress>(p => ui.Line(p.Failure is not null
                 ? $"[{p.StrategyIndex + 1}/{p.Strategies}] {p.Strategy}: {p.Failure}"
                 : p.Round == 0
@@ -130,7 +132,7 @@ internal static class SimulateCommand
     private static async Task<int> RunOneShotAsync(ConsoleUi ui, SimulationOptions options, CancellationToken cancellationToken)
     {
         ui.Line(string.Create(CultureInfo.InvariantCulture,
-            $"One-shot merging: {options.Clients} clients ({options.Partition}) on {options.Dataset}, each trained {options.LocalEpochs} epoch(s) from its own initialisation, then merged with {string.Join(", ", options.Strategies)} and MergeMany."));
+            $"One-shot merging: {options.Clients} clients ({options.Partition}) on {options.Dataset}, each trained {options.LocalEpochs} epoch(s) from its own initialisation, then merged with {string.Join(", ", options.Strategies)} and MergeMany; {options.MaxConcurrentClients} client(s) training at once, {options.EffectiveTorchThreadsPerClient} LibTorch thread(s) each."));
         // Clients report from their own training threads.
         var gate = new object();
         var result = await OneShotRunner.RunAsync(options, new SynchronousProgress<string>(line =>
