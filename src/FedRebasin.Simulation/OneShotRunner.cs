@@ -225,13 +225,14 @@ public static class OneShotRunner
     {
         var clients = new OneShotClient[options.Clients];
         int done = 0;
+        int threads = options.EffectiveTorchThreadsPerClient;
         using var slots = new SemaphoreSlim(options.MaxConcurrentClients, options.MaxConcurrentClients);
         var tasks = Enumerable.Range(0, options.Clients).Select(i => Task.Run(async () =>
         {
             await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                TorchThreads.UseOnThisThread(options.EffectiveTorchThreadsPerClient);
+                TorchThreads.UseOnThisThread(threads);
                 long initialSeed = InitialSeed(options.Seed, i);
                 using var data = TensorData.From(train, splits[i], device);
                 var model = ModelRegistry.Create(spec, device, initialSeed);
