@@ -109,26 +109,8 @@ public static class Trainer
     private static IModelOptimizer CreateOptimizer(ClassifierModel model, TrainingOptions options) => options.Optimizer switch
     {
         OptimizerKind.Sgd => new SgdOptimizer(model.parameters(), options.Momentum, options.WeightDecay),
-        _ => new AdamOptimizer(optim.Adam(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay)),
+        _ => new AdamOptimizer(model.parameters(), options.WeightDecay),
     };
-
-    /// <summary>TorchSharp's Adam, its learning rate set before every step.</summary>
-    private sealed class AdamOptimizer(optim.Optimizer adam) : IModelOptimizer
-    {
-        public void ZeroGrad() => adam.zero_grad();
-
-        public void Step(double learningRate)
-        {
-            foreach (var group in adam.ParamGroups)
-            {
-                group.LearningRate = learningRate;
-            }
-
-            adam.step();
-        }
-
-        public void Dispose() => adam.Dispose();
-    }
 }
 
 /// <summary>Training produced a non-finite loss or non-finite weights: the weights are not worth keeping.</summary>

@@ -63,13 +63,32 @@ public class TrainerTests
     public void Train_Sgd_SameWeightsBitForBitAsTorchSharpsSgd(double momentum, double weightDecay, ScheduleKind schedule)
     {
         var options = new TrainingOptions { Optimizer = OptimizerKind.Sgd, LearningRate = 0.05, Momentum = momentum, WeightDecay = weightDecay, Schedule = schedule, Epochs = 2, BatchSize = 64, Seed = 4 };
+
+        AssertSameWeightsAsTorchSharp(options, parameters => optim.SGD(parameters, options.LearningRate, momentum, weight_decay: weightDecay));
+    }
+
+    [Theory]
+    [InlineData(0.0, ScheduleKind.Constant)]
+    [InlineData(1e-3, ScheduleKind.Cosine)]
+    public void Train_Adam_SameWeightsBitForBitAsTorchSharpsAdam(double weightDecay, ScheduleKind schedule)
+    {
+        var options = new TrainingOptions { Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, WeightDecay = weightDecay, Schedule = schedule, Epochs = 2, BatchSize = 64, Seed = 4 };
+
+        AssertSameWeightsAsTorchSharp(options, parameters => optim.Adam(parameters, options.LearningRate, weight_decay: weightDecay));
+    }
+
+    /// <summary>
+    /// Trains one model with <see cref="Trainer"/> and a twin from the same seed with the same batches through
+    /// TorchSharp's own optimiser, then compares every weight bit for bit.
+    /// </summary>
+    private static void AssertSameWeightsAsTorchSharp(TrainingOptions options, Func<IEnumerable<TorchSharp.Modules.Parameter>, optim.Optimizer> createReference)
+    {
         using var train = TensorData.From(s_train);
         using var ours = ModelRegistry.Create(SmallMlp, seed: 5);
         using var reference = ModelRegistry.Create(SmallMlp, seed: 5);
 
         Trainer.Train(ours, train, options, cancellationToken: TestContext.Current.CancellationToken);
-        // The same batches, through torch.optim.SGD as TorchSharp implements it.
-        using (var sgd = optim.SGD(reference.parameters(), options.LearningRate, momentum, weight_decay: weightDecay))
+        using (var optimizer = createReference(reference.parameters()))
         using (var generator = new Generator((ulong)options.Seed, CPU))
         {
             int n = train.Count, batches = (n + options.BatchSize - 1) / options.BatchSize;
@@ -81,15 +100,15 @@ public class TrainerTests
                 for (int b = 0; b < batches; b++, step++)
                 {
                     using var scope = NewDisposeScope();
-                    foreach (var group in sgd.ParamGroups)
+                    foreach (var group in optimizer.ParamGroups)
                     {
                         group.LearningRate = options.LearningRateAt(step, (long)batches * options.Epochs, batches);
                     }
 
                     var index = order.narrow(0, b * options.BatchSize, Math.Min(options.BatchSize, n - (b * options.BatchSize)));
-                    sgd.zero_grad();
+                    optimizer.zero_grad();
                     nn.functional.cross_entropy(reference.call(train.Features.index_select(0, index)), train.Labels.index_select(0, index)).backward();
-                    sgd.step();
+                    optimizer.step();
                 }
             }
         }
