@@ -1,5 +1,6 @@
 using System.Globalization;
 using FedRebasin.Models.Permutations;
+using FedRebasin.Torch;
 using static TorchSharp.torch;
 
 namespace FedRebasin.Models;
@@ -200,7 +201,7 @@ public sealed class ResNet20 : ClassifierModel
                 tap?.Invoke(index++, skip);
             }
 
-            var sum = x.add(skip);
+            var sum = x.add(skip, HeldScalars.One);
             tap?.Invoke(index, sum);
             return nn.functional.relu(sum);
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FedRebasin.Merging.Assignment;
 using FedRebasin.Models.Permutations;
+using FedRebasin.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -235,7 +236,7 @@ public static class WeightMatching
                 using var termScope = NewDisposeScope();
                 var a2 = _reference[axis.Tensor].movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
                 var b2 = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations).movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
-                total.add_(a2.matmul(b2.t()));
+                total.add_(a2.matmul(b2.t()), HeldScalars.One);
             }
 
             using var host = total.cpu();

@@ -1,3 +1,4 @@
+using FedRebasin.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,8 +36,8 @@ public static class MomentCollector
                     counts[index] += count;
                     if (sums[index] is { } total)
                     {
-                        total.add_(sum);
-                        sumSquares[index]!.add_(squares);
+                        total.add_(sum, HeldScalars.One);
+                        sumSquares[index]!.add_(squares, HeldScalars.One);
                     }
                     else
                     {
