@@ -9,50 +9,38 @@ namespace FedRebasin.Training;
 /// same order as TorchSharp's <c>torch.optim.Adam</c> (so the same weights, bit for bit), but holding every scalar it
 /// passes to LibTorch until the step is over, for the reason given on <see cref="SgdOptimizer"/>.
 /// </summary>
-internal sealed class AdamOptimizer : IModelOptimizer
+internal sealed class AdamOptimizer : ModelOptimizer
 {
     /// <summary>torch.optim.Adam's defaults, which are also TorchSharp's.</summary>
     private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
 
-    private readonly Parameter[] _parameters;
     private readonly Tensor[] _firstMoment;
     private readonly Tensor[] _secondMoment;
     private readonly long[] _steps;
     private readonly double _weightDecay;
 
     public AdamOptimizer(IEnumerable<Parameter> parameters, double weightDecay)
+        : base(parameters)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        _parameters = [.. parameters];
-        _firstMoment = [.. _parameters.Select(p => zeros_like(p).DetachFromDisposeScope())];
-        _secondMoment = [.. _parameters.Select(p => zeros_like(p).DetachFromDisposeScope())];
-        _steps = new long[_parameters.Length];
+        _firstMoment = [.. Parameters.Select(p => zeros_like(p).DetachFromDisposeScope())];
+        _secondMoment = [.. Parameters.Select(p => zeros_like(p).DetachFromDisposeScope())];
+        _steps = new long[Parameters.Length];
         _weightDecay = weightDecay;
-    }
-
-    /// <inheritdoc cref="SgdOptimizer.ZeroGrad"/>
-    public void ZeroGrad()
-    {
-        foreach (var parameter in _parameters)
-        {
-            using var grad = parameter.grad;
-            grad?.zero_();
-        }
     }
 
     /// <summary>
     /// One update: m = β1·m + (1-β1)·g, v = β2·v + (1-β2)·g², p -= lr/(1-β1^t) · m / (√v / √(1-β2^t) + ε),
     /// with g the gradient plus λ·p.
     /// </summary>
-    public void Step(double learningRate)
+    public override void Step(double learningRate)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using Scalar decay = _weightDecay.ToScalar(), beta1 = Beta1.ToScalar(), beta2 = Beta2.ToScalar(),
             oneMinusBeta1 = (1 - Beta1).ToScalar(), oneMinusBeta2 = (1 - Beta2).ToScalar(), epsilon = Epsilon.ToScalar();
-        for (int i = 0; i < _parameters.Length; i++)
+        for (int i = 0; i < Parameters.Length; i++)
         {
-            var parameter = _parameters[i];
+            var parameter = Parameters[i];
             var grad = parameter.grad;
             if (grad is null)
             {
@@ -75,7 +63,7 @@ internal sealed class AdamOptimizer : IModelOptimizer
         }
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         foreach (var moment in _firstMoment.Concat(_secondMoment))
         {

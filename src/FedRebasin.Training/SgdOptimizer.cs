@@ -4,16 +4,6 @@ using static TorchSharp.torch;
 
 namespace FedRebasin.Training;
 
-/// <summary>What <see cref="Trainer"/> needs of an optimiser: zero the gradients, and one step at a given learning rate.</summary>
-internal interface IModelOptimizer : IDisposable
-{
-    /// <summary>Zeroes every parameter's gradient.</summary>
-    void ZeroGrad();
-
-    /// <summary>Updates the parameters from their gradients.</summary>
-    void Step(double learningRate);
-}
-
 /// <summary>
 /// Stochastic gradient descent with momentum and L2 weight decay, computed with the same tensor operations in the same
 /// order as <c>torch.optim.SGD</c> (so the same weights, bit for bit), but holding every scalar it passes to LibTorch
@@ -26,41 +16,29 @@ internal interface IModelOptimizer : IDisposable
 /// was 0.05: what a scalar freed by its finalizer during the native call would read (docs/TORCHSHARP-LOADING.md).
 /// Here every scalar is a local disposed after the loop, so it cannot be finalized while LibTorch reads it.
 /// </remarks>
-internal sealed class SgdOptimizer : IModelOptimizer
+internal sealed class SgdOptimizer : ModelOptimizer
 {
-    private readonly Parameter[] _parameters;
     private readonly Tensor?[] _velocity;
     private readonly double _momentum;
     private readonly double _weightDecay;
 
     public SgdOptimizer(IEnumerable<Parameter> parameters, double momentum, double weightDecay)
+        : base(parameters)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
-        _parameters = [.. parameters];
-        _velocity = new Tensor?[_parameters.Length];
+        _velocity = new Tensor?[Parameters.Length];
         _momentum = momentum;
         _weightDecay = weightDecay;
     }
 
-    /// <summary>Zeroes every gradient in place (as TorchSharp's optimizers do).</summary>
-    public void ZeroGrad()
-    {
-        foreach (var parameter in _parameters)
-        {
-            using var grad = parameter.grad;
-            grad?.zero_();
-        }
-    }
-
     /// <summary>One update: p -= lr · v, with v = μ·v + (g + λ·p), v = g + λ·p at the first step.</summary>
-    public void Step(double learningRate)
+    public override void Step(double learningRate)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using Scalar decay = _weightDecay.ToScalar(), momentum = _momentum.ToScalar(), one = 1.0.ToScalar(), step = (-learningRate).ToScalar();
-        for (int i = 0; i < _parameters.Length; i++)
+        for (int i = 0; i < Parameters.Length; i++)
         {
-            var parameter = _parameters[i];
+            var parameter = Parameters[i];
             var grad = parameter.grad;
             if (grad is null)
             {
@@ -90,7 +68,7 @@ internal sealed class SgdOptimizer : IModelOptimizer
         }
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         foreach (var velocity in _velocity)
         {

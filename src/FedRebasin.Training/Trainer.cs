@@ -106,7 +106,7 @@ public static class Trainer
         return new TrainingReport(epochs, n, total.Elapsed.TotalSeconds);
     }
 
-    private static IModelOptimizer CreateOptimizer(ClassifierModel model, TrainingOptions options) => options.Optimizer switch
+    private static ModelOptimizer CreateOptimizer(ClassifierModel model, TrainingOptions options) => options.Optimizer switch
     {
         OptimizerKind.Sgd => new SgdOptimizer(model.parameters(), options.Momentum, options.WeightDecay),
         _ => new AdamOptimizer(model.parameters(), options.WeightDecay),
