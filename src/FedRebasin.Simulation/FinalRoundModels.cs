@@ -1,10 +1,13 @@
 using FedRebasin.Client;
+using FedRebasin.Tensors;
 
 namespace FedRebasin.Simulation;
 
 /// <summary>
 /// Keeps, of the models client workers train for the final round, the two from the largest splits (ties: the lower
 /// index): the endpoints of the interpolation curve of the last merge. Two models at most, whatever the client count.
+/// A model with a non-finite weight is not kept: the coordinator refused it, so it was not merged, and weight matching
+/// cannot align it.
 /// </summary>
 /// <param name="finalRound">The round whose models are kept.</param>
 internal sealed class FinalRoundModels(long finalRound)
@@ -15,7 +18,7 @@ internal sealed class FinalRoundModels(long finalRound)
     /// <summary>Takes a freshly trained model (from any worker's thread); a retried round replaces the client's earlier one.</summary>
     public void Offer(TrainedModel model)
     {
-        if (model.Round != finalRound)
+        if (model.Round != finalRound || !AllFinite(model))
         {
             return;
         }
@@ -38,6 +41,9 @@ internal sealed class FinalRoundModels(long finalRound)
             return Ordered().ToList();
         }
     }
+
+    private static bool AllFinite(TrainedModel model) =>
+        SafeTensors.Parse(model.SafeTensors, model.ClientId).Tensors.All(entry => NonFiniteScan.Count(entry) == 0);
 
     private IEnumerable<TrainedModel> Ordered() => _kept.Values.OrderByDescending(m => m.SampleCount).ThenBy(m => m.ClientIndex);
 }

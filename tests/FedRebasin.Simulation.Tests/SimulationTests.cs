@@ -3,6 +3,7 @@ using FedRebasin.Client;
 using FedRebasin.Coordinator;
 using FedRebasin.Data;
 using FedRebasin.Federation.Strategies;
+using FedRebasin.Tensors;
 
 namespace FedRebasin.Simulation.Tests;
 
@@ -170,7 +171,6 @@ public sealed class SimulationRunTests : IDisposable
     public void FinalRoundModels_KeepsTheTwoLargestOfTheFinalRound_ARetryReplaces()
     {
         var kept = new FinalRoundModels(finalRound: 4);
-        TrainedModel Model(int index, long round, long samples, byte tag) => new($"client-{index}", index, round, samples, [tag]);
 
         kept.Offer(Model(0, 3, 900, 1));
         kept.Offer(Model(1, 4, 100, 2));
@@ -179,8 +179,30 @@ public sealed class SimulationRunTests : IDisposable
         kept.Offer(Model(4, 4, 200, 5));
         kept.Offer(Model(2, 4, 300, 6));
 
-        Assert.Equal([(2, (byte)6), (3, (byte)4)], kept.Kept().Select(m => (m.ClientIndex, m.SafeTensors[0])));
+        Assert.Equal([(2, 6f), (3, 4f)], kept.Kept().Select(m => (m.ClientIndex, Tag(m))));
     }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    public void FinalRoundModels_ADivergedModel_IsNotKept(float bad)
+    {
+        // A diverged client's model was kept as an interpolation endpoint, and weight matching on it failed the whole
+        // run after its last round ("Cost matrix entry (0, 0) is NaN"), losing every result.
+        var kept = new FinalRoundModels(finalRound: 4);
+
+        kept.Offer(Model(0, 4, 900, bad));
+        kept.Offer(Model(1, 4, 200, 2));
+        kept.Offer(Model(2, 4, 100, 3));
+
+        Assert.Equal([1, 2], kept.Kept().Select(m => m.ClientIndex));
+    }
+
+    /// <summary>A one-tensor model whose first weight is <paramref name="tag"/>.</summary>
+    private static TrainedModel Model(int index, long round, long samples, float tag) =>
+        new($"client-{index}", index, round, samples, SafeTensors.ToBytes(new SafeTensorsFile([TensorEntry.FromFloat32("w", [2], [tag, 0.5f])])));
+
+    private static float Tag(TrainedModel model) => SafeTensors.Parse(model.SafeTensors, model.ClientId)["w"].ToFloat32Array()[0];
 
     [Fact]
     public async Task RunAsync_SameSeedTwice_SameNumbers()
