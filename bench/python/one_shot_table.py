@@ -2,7 +2,7 @@
 """Markdown table of one-shot runs: one row per results folder, test accuracy (%) per method.
 
 usage: one_shot_table.py DIR [DIR ...]   (each DIR is a `fedrebasin simulate --one-shot --out DIR` folder)
-Folders that differ only in their seed (a trailing -sN) are averaged; the row then shows mean and spread (max - min).
+Folders that differ only in their seed (a trailing -sN) are averaged; the row then shows mean ± half the spread ((max - min) / 2).
 """
 import json
 import re
