@@ -67,6 +67,7 @@ public static class SimulationReport
         string results = Path.Combine(folder, "results.json");
         File.WriteAllBytes(results, JsonSerializer.SerializeToUtf8Bytes(new
         {
+            complete = result.Runs.Count == result.Options.Strategies.Count,
             seconds = result.Seconds,
             peak_working_set_bytes = result.PeakWorkingSetBytes,
             strategies = result.Runs.Select(r => new { strategy = r.Strategy, seconds = r.Seconds, final_accuracy = r.FinalAccuracy, best_accuracy = r.BestAccuracy, failure = r.Failure, rounds = r.Rounds, last_merge_interpolation = r.LastMerge?.ToJson() }),

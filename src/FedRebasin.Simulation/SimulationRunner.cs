@@ -32,7 +32,11 @@ public static class SimulationRunner
     /// <summary>Attempts of one round before a strategy's run is reported as failed (Coordinator:MaxRoundAttempts).</summary>
     public const int MaxRoundAttempts = 3;
 
-    /// <summary>Runs every strategy in turn and returns the results (also written to the output folder by <see cref="SimulationReport"/>).</summary>
+    /// <summary>
+    /// Runs every strategy in turn and returns the results, to be written to the output folder by
+    /// <see cref="SimulationReport.Write"/>; the results of the strategies finished so far are written there after each
+    /// one but the last (<c>complete</c> false in <c>results.json</c>).
+    /// </summary>
     /// <exception cref="ArgumentException">The options are invalid.</exception>
     /// <param name="options">What to run.</param>
     /// <param name="progress">Told after each round; may be null.</param>
@@ -52,15 +56,20 @@ public static class SimulationRunner
         for (int i = 0; i < options.Strategies.Count; i++)
         {
             runs.Add(await RunStrategyAsync(options, train, testData, options.Strategies[i], i, progress, clientMetrics, cancellationToken).ConfigureAwait(false));
+            if (i < options.Strategies.Count - 1)
+            {
+                // The results so far, so that a run stopped (Ctrl+C) or failed in a later strategy keeps the finished ones.
+                SimulationReport.Write(Result(options, [.. runs], started));
+            }
         }
 
-        long peak;
-        using (var self = Process.GetCurrentProcess())
-        {
-            peak = self.PeakWorkingSet64;
-        }
+        return Result(options, runs, started);
+    }
 
-        return new SimulationResult(options, runs, started.Elapsed.TotalSeconds, peak);
+    private static SimulationResult Result(SimulationOptions options, IReadOnlyList<StrategyResult> runs, Stopwatch started)
+    {
+        using var self = Process.GetCurrentProcess();
+        return new SimulationResult(options, runs, started.Elapsed.TotalSeconds, self.PeakWorkingSet64);
     }
 
     private static async Task<StrategyResult> RunStrategyAsync(

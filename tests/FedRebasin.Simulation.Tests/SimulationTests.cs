@@ -119,6 +119,7 @@ public sealed class SimulationRunTests : IDisposable
         using var settings = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(_folder, "a", "settings.json"), TestContext.Current.CancellationToken));
         Assert.Equal(result.Options.EffectiveTorchThreadsPerClient, settings.RootElement.GetProperty("effective_torch_threads_per_client").GetInt32());
         Assert.Equal(2, json.RootElement.GetProperty("strategies").GetArrayLength());
+        Assert.True(json.RootElement.GetProperty("complete").GetBoolean());
         Assert.Equal(3, (await File.ReadAllLinesAsync(Path.Combine(_folder, "a", "wm+repair", "rounds.csv"), TestContext.Current.CancellationToken)).Length);
         // Per-group alignment: every round of the aligned strategy names its groups; the unaligned one has none.
         Assert.All(result.Runs[1].Rounds, x => Assert.NotEmpty(x.Groups!));
@@ -151,6 +152,30 @@ public sealed class SimulationRunTests : IDisposable
             byte[] head = (await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken))[..4];
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, head);
         }
+    }
+
+    [Fact]
+    public async Task RunAsync_StoppedInTheSecondStrategy_TheFirstStrategysResultsAreOnDisk()
+    {
+        // Stop the run as a user's Ctrl+C would, once the second strategy's coordinator starts.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var options = Small("stopped");
+        var progress = new SynchronousProgress(p =>
+        {
+            if (p.StrategyIndex == 1)
+            {
+                stop.Cancel();
+            }
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => SimulationRunner.RunAsync(options, progress, stop.Token));
+
+        using var results = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(options.OutputDirectory, "results.json")));
+        Assert.False(results.RootElement.GetProperty("complete").GetBoolean());
+        var strategies = results.RootElement.GetProperty("strategies").EnumerateArray().ToList();
+        Assert.Equal(["fedavg"], strategies.Select(x => x.GetProperty("strategy").GetString()));
+        Assert.Equal([1, 2], strategies[0].GetProperty("rounds").EnumerateArray().Select(r => r.GetProperty("round").GetInt32()));
+        Assert.True(File.Exists(Path.Combine(options.OutputDirectory, "fedavg", "rounds.csv")));
     }
 
     [Fact]
@@ -213,6 +238,12 @@ public sealed class SimulationRunTests : IDisposable
         var second = await SimulationRunner.RunAsync(options with { OutputDirectory = Path.Combine(_folder, "c") }, null, TestContext.Current.CancellationToken);
 
         Assert.Equal(first.Runs[0].Rounds.Select(r => (r.Accuracy, r.Loss)), second.Runs[0].Rounds.Select(r => (r.Accuracy, r.Loss)));
+    }
+
+    /// <summary>Calls <paramref name="report"/> on the reporting thread (Progress&lt;T&gt; would post it later).</summary>
+    private sealed class SynchronousProgress(Action<SimulationProgress> report) : IProgress<SimulationProgress>
+    {
+        public void Report(SimulationProgress value) => report(value);
     }
 
     private sealed class Progress(List<SimulationProgress> seen) : IProgress<SimulationProgress>
