@@ -39,8 +39,10 @@ public static class Evaluator
             throw new ArgumentException("An ensemble needs at least one model.", nameof(models));
         }
 
-        // log of the mean probability = logsumexp over models of log-softmax, minus log N (stable).
-        return Score(models, data, batchSize, x => stack([.. models.Select(m => nn.functional.log_softmax(m.call(x), 1))]).logsumexp(0).sub(Math.Log(models.Count)));
+        // log of the mean probability = logsumexp over models of log-softmax, minus log N (stable). The scalar is held
+        // for the whole evaluation: an implicit one per batch could be finalized during the native call (HeldScalars).
+        using Scalar logCount = Math.Log(models.Count).ToScalar();
+        return Score(models, data, batchSize, x => stack([.. models.Select(m => nn.functional.log_softmax(m.call(x), 1))]).logsumexp(0).sub(logCount));
     }
 
     /// <summary>Mean negative log-likelihood and arg-max accuracy of <paramref name="logProbabilities"/> over <paramref name="data"/>, in eval mode without gradients.</summary>
