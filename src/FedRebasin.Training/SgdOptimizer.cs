@@ -1,3 +1,4 @@
+using FedRebasin.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -35,7 +36,7 @@ internal sealed class SgdOptimizer : ModelOptimizer
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        using Scalar decay = _weightDecay.ToScalar(), momentum = _momentum.ToScalar(), one = 1.0.ToScalar(), step = (-learningRate).ToScalar();
+        using Scalar decay = _weightDecay.ToScalar(), momentum = _momentum.ToScalar(), step = (-learningRate).ToScalar();
         for (int i = 0; i < Parameters.Length; i++)
         {
             var parameter = Parameters[i];
@@ -54,7 +55,7 @@ internal sealed class SgdOptimizer : ModelOptimizer
             {
                 if (_velocity[i] is { } velocity)
                 {
-                    velocity.mul_(momentum).add_(grad, one);
+                    velocity.mul_(momentum).add_(grad, HeldScalars.One);
                 }
                 else
                 {
