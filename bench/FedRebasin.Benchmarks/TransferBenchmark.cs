@@ -98,10 +98,11 @@ internal static class TransferBenchmark
         }
 
         byte[] payload;
-        var rows = new List<(double Tcp, double Download, double FirstChunk, double Written, double Reply)>();
+        var rows = new List<(double Tcp, double BareDownload, double BareUpload, double Download, double FirstChunk, double Written, double Reply)>();
         double digestSeconds;
         using var stopHeartbeats = new CancellationTokenSource();
         var heartbeats = new List<Task>();
+        BareGrpcTransfer? bare = null;
         try
         {
             foreach (var client in clients)
@@ -132,17 +133,22 @@ internal static class TransferBenchmark
             await TcpCopyAsync(payload, scratch);
             await FederationCalls.DownloadAsync(clients[0], tasks[0], scratch, ct);
             Require(await FederationCalls.UploadAsync(clients[0], tasks[0], payload, 1000, ct, chunkBytes));
+            bare = await BareGrpcTransfer.StartAsync(payload, downloadChunkBytes);
+            await bare.DownloadAsync(scratch);
+            await bare.UploadAsync(payload, chunkBytes);
 
             for (int r = 1; r <= repeats; r++)
             {
                 double tcp = await TcpCopyAsync(payload, scratch);
+                double bareDownload = await bare.DownloadAsync(scratch);
+                double bareUpload = await bare.UploadAsync(payload, chunkBytes);
                 clock.Restart();
                 double firstChunk = await FederationCalls.DownloadAsync(clients[r], tasks[r], scratch, ct);
                 double download = clock.Elapsed.TotalSeconds;
                 var upload = Require(await FederationCalls.UploadAsync(clients[r], tasks[r], payload, 1000, ct, chunkBytes));
-                rows.Add((tcp, download, firstChunk, upload.WrittenSeconds, upload.ReplySeconds));
+                rows.Add((tcp, bareDownload, bareUpload, download, firstChunk, upload.WrittenSeconds, upload.ReplySeconds));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  run {r}: TCP {Rate(bytes, tcp)}, download {Rate(bytes, download)} (first chunk after {firstChunk:F3} s), upload {Rate(bytes, upload.WrittenSeconds)} to the last chunk written / {Rate(bytes, upload.ReplySeconds)} to the reply; this run's ratios: download {tcp / download:F2}, upload {tcp / upload.WrittenSeconds:F2} / {tcp / upload.ReplySeconds:F2}"));
+                    $"  run {r}: TCP {Rate(bytes, tcp)}, bare gRPC download {Rate(bytes, bareDownload)} / upload {Rate(bytes, bareUpload)}, download {Rate(bytes, download)} (first chunk after {firstChunk:F3} s), upload {Rate(bytes, upload.WrittenSeconds)} to the last chunk written / {Rate(bytes, upload.ReplySeconds)} to the reply; this run's ratios: download {tcp / download:F2}, upload {tcp / upload.WrittenSeconds:F2} / {tcp / upload.ReplySeconds:F2}"));
             }
 
             FederationCalls.CheckDigest(tasks[0], scratch);
@@ -159,6 +165,11 @@ internal static class TransferBenchmark
         }
         finally
         {
+            if (bare is not null)
+            {
+                await bare.DisposeAsync();
+            }
+
             await stopHeartbeats.CancelAsync();
             await Task.WhenAll(heartbeats);
             foreach (var client in clients)
@@ -175,6 +186,8 @@ internal static class TransferBenchmark
 
         double size = payload.Length;
         double bestTcp = rows.Min(r => r.Tcp);
+        double bestBareDownload = rows.Min(r => r.BareDownload);
+        double bestBareUpload = rows.Min(r => r.BareUpload);
         double bestDownload = rows.Min(r => r.Download);
         double bestFirstChunk = rows.Min(r => r.FirstChunk);
         double bestWritten = rows.Min(r => r.Written);
@@ -184,9 +197,13 @@ internal static class TransferBenchmark
         Console.WriteLine("| path | best time | throughput | ratio to TCP |");
         Console.WriteLine("| --- | ---: | ---: | ---: |");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| TCP socket copy (127.0.0.1) | {bestTcp:F3} s | {Rate(size, bestTcp)} | 1 |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC download (no federation logic: the floor of this stack) | {bestBareDownload:F3} s | {Rate(size, bestBareDownload)} | {bestTcp / bestBareDownload:F2} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC upload, to the reply | {bestBareUpload:F3} s | {Rate(size, bestBareUpload)} | {bestTcp / bestBareUpload:F2} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC download | {bestDownload:F3} s | {Rate(size, bestDownload)} | **{bestTcp / bestDownload:F2}** |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC upload, to the last chunk written | {bestWritten:F3} s | {Rate(size, bestWritten)} | {bestTcp / bestWritten:F2} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC upload, to the reply (incl. validation + fold) | {bestReply:F3} s | {Rate(size, bestReply)} | **{bestTcp / bestReply:F2}** |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Coordinator over the bare floor (time ratio, 1 = no cost beyond the transport): download {bestDownload / bestBareDownload:F2}, upload to the reply {bestReply / bestBareUpload:F2}."));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Download: the first chunk arrived after {bestFirstChunk:F3} s at best; without that wait the download would take {bestDownload - bestFirstChunk:F3} s, ratio {bestTcp / (bestDownload - bestFirstChunk):F2}."));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Client-side digest check (SHA-256 of the payload, not in the download time): {digestSeconds:F3} s."));
 
