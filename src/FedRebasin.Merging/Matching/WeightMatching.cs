@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using FedRebasin.Merging.Assignment;
 using FedRebasin.Models.Permutations;
 using FedRebasin.Torch;
@@ -72,8 +73,8 @@ public sealed record WeightMatchingResult(
 /// Git Re-Basin weight matching: coordinate descent over permutation groups, each step an exact linear assignment
 /// that maximises Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over every tensor axis the group touches, with all other groups held at
 /// their current permutations. Groups are visited in a fresh seeded random order each sweep; the search stops after
-/// a sweep with no gain above the tolerance. Cost matrices are built with TorchSharp matmuls in float64 on the
-/// tensors' device (the GPU when the state lives there) and solved on the CPU. BatchNorm running statistics are
+/// a sweep with no gain above the tolerance. Cost matrices are built with TorchSharp matmuls in float64 (operands
+/// widened a block of columns at a time, so no float64 copy of a whole layer exists) on the tensors' device (the GPU when the state lives there) and solved on the CPU. BatchNorm running statistics are
 /// permuted by the spec but do not enter the cost.
 /// </summary>
 public static class WeightMatching
@@ -151,9 +152,12 @@ public static class WeightMatching
         }
     }
 
-    /// <summary>The tensors of one matching problem, prepared once in float64.</summary>
+    /// <summary>The tensors of one matching problem: the callers' tensors, widened to float64 a block at a time.</summary>
     private sealed class MatchingProblem
     {
+        /// <summary>Elements of an operand widened to float64 at once (8 MiB of float64) in cost and objective sums.</summary>
+        private const long WideningBlockElements = 1 << 20;
+
         private readonly PermutationSpec _spec;
         private readonly Dictionary<string, Tensor> _reference = new(StringComparer.Ordinal);
         private readonly Dictionary<string, Tensor> _model = new(StringComparer.Ordinal);
@@ -191,7 +195,9 @@ public static class WeightMatching
                 random.Shuffle(groups);
                 foreach (var group in groups)
                 {
-                    double[] cost = CostMatrix(group, permutations);
+                    // Each group's matrix is written into the array of its previous sweep: a fresh n²·8-byte array per
+                    // group and sweep would be large-object-heap garbage that stays resident until a full collection.
+                    double[] cost = CostMatrix(group, permutations, lastCosts.GetValueOrDefault(group.Name));
                     lastCosts[group.Name] = cost;
                     int n = group.Size;
                     int[] assignment = LinearAssignment.SolveMaximize(cost, n);
@@ -225,22 +231,32 @@ public static class WeightMatching
         /// A[i, j] = Σ over the group's cost axes of ⟨row i of θ_ref along the axis, row j of θ along the axis⟩, with
         /// every other axis of θ permuted by its group's current permutation.
         /// </summary>
-        public double[] CostMatrix(PermutationGroup group, Dictionary<string, long[]> permutations)
+        /// <param name="group">The group.</param>
+        /// <param name="permutations">The current permutations of every group.</param>
+        /// <param name="into">An array of n² elements to overwrite, or null for a new one.</param>
+        public double[] CostMatrix(PermutationGroup group, Dictionary<string, long[]> permutations, double[]? into = null)
         {
             using var scope = NewDisposeScope();
             int n = group.Size;
             var total = zeros([n, n], ScalarType.Float64, _device);
             foreach (var axis in group.CostAxes)
             {
-                // One scope per term: its float64 copies are freed before the next term is built.
+                // One scope per term: its permuted copy is freed before the next term is built.
                 using var termScope = NewDisposeScope();
-                var a2 = _reference[axis.Tensor].movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
-                var b2 = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations).movedim([axis.Axis], [0]).reshape(n, -1).to_type(ScalarType.Float64);
-                total.add_(a2.matmul(b2.t()), HeldScalars.One);
+                var a2 = _reference[axis.Tensor].movedim([axis.Axis], [0]).reshape(n, -1);
+                var b2 = PermuteOtherAxes(axis.Tensor, axis.Axis, permutations).movedim([axis.Axis], [0]).reshape(n, -1);
+                AddProductInBlocks(total, a2, b2);
             }
 
             using var host = total.cpu();
-            return host.data<double>().ToArray();
+            var values = MemoryMarshal.Cast<byte, double>(host.bytes);
+            if (into is null)
+            {
+                return values.ToArray();
+            }
+
+            values.CopyTo(into);
+            return into;
         }
 
         /// <summary>Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over the tensors the cost reads.</summary>
@@ -250,11 +266,39 @@ public static class WeightMatching
             foreach (var (name, a) in _reference)
             {
                 using var scope = NewDisposeScope();
-                var b = PermuteOtherAxes(name, -1, permutations);
-                sum += a.to_type(ScalarType.Float64).mul(b.to_type(ScalarType.Float64)).sum().item<double>();
+                var flatA = a.reshape(-1);
+                var flatB = PermuteOtherAxes(name, -1, permutations).reshape(-1);
+                long length = flatA.shape[0];
+                for (long start = 0; start < length; start += WideningBlockElements)
+                {
+                    using var blockScope = NewDisposeScope();
+                    long width = Math.Min(WideningBlockElements, length - start);
+                    sum += flatA.narrow(0, start, width).to_type(ScalarType.Float64)
+                        .dot(flatB.narrow(0, start, width).to_type(ScalarType.Float64)).item<double>();
+                }
             }
 
             return sum;
+        }
+
+        /// <summary>
+        /// total += a2 · b2ᵀ in float64 for [n, m] operands of any floating dtype, widening <see cref="WideningBlockElements"/>
+        /// elements of each operand at a time (column blocks): a whole float64 copy of a large layer would be twice
+        /// its float32 size, for each operand.
+        /// </summary>
+        private static void AddProductInBlocks(Tensor total, Tensor a2, Tensor b2)
+        {
+            long n = a2.shape[0];
+            long m = a2.shape[1];
+            long width = Math.Max(1, WideningBlockElements / Math.Max(1, n));
+            for (long start = 0; start < m; start += width)
+            {
+                using var blockScope = NewDisposeScope();
+                long w = Math.Min(width, m - start);
+                var a = a2.narrow(1, start, w).to_type(ScalarType.Float64);
+                var b = b2.narrow(1, start, w).to_type(ScalarType.Float64);
+                total.addmm_(a, b.t());
+            }
         }
 
         public GroupMatch Describe(PermutationGroup group, Dictionary<string, long[]> permutations, double[]? finalCost)
