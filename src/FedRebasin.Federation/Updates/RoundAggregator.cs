@@ -262,7 +262,11 @@ public sealed class RoundAggregator : IDisposable
                 long seed = SeedFor(Round, update.ClientId);
                 var options = (_options.Matching ?? new WeightMatchingOptions()) with { Seed = seed, InitialPermutations = warmStart };
                 var match = WeightMatching.Match(_spec, _reference, update.State, options);
-                aligned = _spec.Permute(update.State, match.Permutations);
+                if (KeepsStates)
+                {
+                    aligned = _spec.Permute(update.State, match.Permutations);
+                }
+
                 record = new ClientAlignmentRecord(
                     update.ClientId, update.SampleCount, true, seed, match.Permutations, match.ObjectiveBefore, match.ObjectiveAfter,
                     match.Sweeps, match.Seconds, match.Groups, update.Moments is not null);
@@ -302,27 +306,16 @@ public sealed class RoundAggregator : IDisposable
 
             _kept.Add(aligned);
         }
+        else if (record.Aligned)
+        {
+            // Permuted one tensor at a time as it is folded: no aligned copy of the whole model is held.
+            var permutations = record.Permutations;
+            _sum.Add(update.State, weight, (name, tensor) => _spec.PermuteTensor(name, tensor, permutations));
+        }
         else
         {
-            try
-            {
-                // Unaligned: straight from the payload's bytes, no tensors (RunningWeightedSum.Add of entries).
-                if (aligned is null)
-                {
-                    _sum.Add(update.Entries, weight);
-                }
-                else
-                {
-                    _sum.Add(aligned, weight);
-                }
-            }
-            finally
-            {
-                if (aligned is not null)
-                {
-                    StateDicts.DisposeAll([aligned]);
-                }
-            }
+            // Unaligned: straight from the payload's bytes, no tensors (RunningWeightedSum.Add of entries).
+            _sum.Add(update.Entries, weight);
         }
 
         _shadowSum?.Add(update.Entries, weight);

@@ -25,6 +25,7 @@ public sealed class RunningWeightedSum : IDisposable
     private Device? _device;
     private bool _disposed;
     private bool _taken;
+    private bool _faulted;
 
     /// <summary>Number of models folded in.</summary>
     public int Count { get; private set; }
@@ -34,16 +35,36 @@ public sealed class RunningWeightedSum : IDisposable
 
     /// <summary>Adds <paramref name="weight"/> · <paramref name="state"/> (the state is not kept or modified).</summary>
     /// <exception cref="ArgumentException">The weight is not positive and finite, or the layout differs from the first model's.</exception>
-    public void Add(IReadOnlyDictionary<string, Tensor> state, double weight)
+    public void Add(IReadOnlyDictionary<string, Tensor> state, double weight) => AddMapped(state, weight, map: null);
+
+    /// <summary>
+    /// Adds <paramref name="weight"/> · map(<paramref name="state"/>) one tensor at a time: each mapped tensor lives
+    /// only while it is folded, so a transformed model (e.g. a client's update permuted into the reference's frame) is
+    /// never held whole. The map must keep each tensor's shape; what it returns is disposed after the fold.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weight is not positive and finite, the layout differs from the first
+    /// model's, or the map changed a shape.</exception>
+    /// <remarks>A map that throws or changes a shape leaves part of the model added: the sum is then faulted and
+    /// refuses every later call (callers check what the map needs before, as the coordinator does).</remarks>
+    public void Add(IReadOnlyDictionary<string, Tensor> state, double weight, Func<string, Tensor, Tensor> map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        AddMapped(state, weight, map);
+    }
+
+    private void AddMapped(IReadOnlyDictionary<string, Tensor> state, double weight, Func<string, Tensor, Tensor>? map)
     {
         ArgumentNullException.ThrowIfNull(state);
         BeginAdd(state.Count, state.Keys, name => state[name].shape, weight);
         _device ??= state.Values.FirstOrDefault()?.device;
         using var noGrad = no_grad();
-        foreach (var (name, tensor) in state)
+        foreach (var (name, given) in state)
         {
-            // One scope per tensor: a host or float32 copy (accelerator tensors, 16-bit floats) lives for one tensor only.
+            // One scope per tensor: the mapped tensor and a host or float32 copy (accelerator tensors, 16-bit floats)
+            // live for one tensor only.
             using var scope = NewDisposeScope();
+            var tensor = map is null ? given : Map(map, name, given);
+
             var accumulator = Accumulator(name, tensor.shape, tensor.dtype);
             if (!StateDicts.IsFloating(tensor))
             {
@@ -211,11 +232,39 @@ public sealed class RunningWeightedSum : IDisposable
         return mean.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Applies <paramref name="map"/>; when it throws or changes the shape, the sum (possibly half added) is faulted.</summary>
+    private Tensor Map(Func<string, Tensor, Tensor> map, string name, Tensor given)
+    {
+        Tensor mapped;
+        try
+        {
+            mapped = map(name, given);
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+
+        if (!mapped.shape.SequenceEqual(given.shape))
+        {
+            _faulted = true;
+            throw new ArgumentException($"The map changed the shape of '{name}' from [{string.Join(',', given.shape)}] to [{string.Join(',', mapped.shape)}].", nameof(map));
+        }
+
+        return mapped;
+    }
+
     private void ThrowIfTaken()
     {
         if (_taken)
         {
             throw new InvalidOperationException("The running sum's mean was taken; it holds nothing any more.");
+        }
+
+        if (_faulted)
+        {
+            throw new InvalidOperationException("A map failed in the middle of an Add; the running sum holds part of a model and cannot be used.");
         }
     }
 

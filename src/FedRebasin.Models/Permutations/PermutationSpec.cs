@@ -260,6 +260,20 @@ public sealed class PermutationSpec
     }
 
     /// <summary>
+    /// <see cref="Permute"/> of one tensor: a new tensor (a copy when no axis of it is permuted), in the caller's dispose
+    /// scope. For folding a model into a sum tensor by tensor without a permuted copy of the whole model.
+    /// </summary>
+    /// <param name="name">The tensor's state-dict name.</param>
+    /// <param name="tensor">The tensor.</param>
+    /// <param name="permutations">One permutation per group of the spec.</param>
+    public Tensor PermuteTensor(string name, Tensor tensor, IReadOnlyDictionary<string, long[]> permutations)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(tensor);
+        return Permute(new Dictionary<string, Tensor>(StringComparer.Ordinal) { [name] = tensor }, permutations)[name];
+    }
+
+    /// <summary>
     /// Checks a set of permutations against the spec: exactly one entry per group, each of the group's size and a
     /// permutation of <c>0..Size-1</c>.
     /// </summary>

@@ -113,6 +113,52 @@ public sealed class RunningWeightedSumEntriesTests
     }
 
     [Fact]
+    public void AddMapped_GivesBitForBitTheMeanOfAddingTheMappedStates()
+    {
+        using var scope = NewDisposeScope();
+        var states = new[] { State(4), State(5) };
+        Tensor Flip(string name, Tensor t) => name == "layer.weight" ? t.flip(0) : t.clone();
+
+        using var mapped = new RunningWeightedSum();
+        using var premapped = new RunningWeightedSum();
+        using var plain = new RunningWeightedSum();
+        foreach (var state in states)
+        {
+            mapped.Add(state, 3, Flip);
+            premapped.Add(state.ToDictionary(p => p.Key, p => Flip(p.Key, p.Value), StringComparer.Ordinal), 3);
+            plain.Add(state, 3);
+        }
+
+        var a = mapped.Mean();
+        var b = premapped.Mean();
+        foreach (var (name, tensor) in b)
+        {
+            Assert.True(tensor.allclose(a[name], rtol: 0, atol: 0), name);
+        }
+
+        Assert.False(a["layer.weight"].allclose(plain.Mean()["layer.weight"]));
+    }
+
+    [Fact]
+    public void AddMapped_MapChangesAShapeOrThrows_FaultsTheSum()
+    {
+        using var scope = NewDisposeScope();
+        var state = State(8);
+        using var reshaped = new RunningWeightedSum();
+        using var failed = new RunningWeightedSum();
+
+        var error = Assert.Throws<ArgumentException>(() => reshaped.Add(state, 1, (name, t) => t.reshape(-1)));
+        Assert.Throws<IOException>(() => failed.Add(state, 1, (name, t) => name == "layer.bias" ? throw new IOException("boom") : t.clone()));
+
+        Assert.Contains("changed the shape", error.Message, StringComparison.Ordinal);
+        foreach (var sum in new[] { reshaped, failed })
+        {
+            Assert.Throws<InvalidOperationException>(() => sum.Add(state, 1));
+            Assert.Throws<InvalidOperationException>(() => sum.TakeMean());
+        }
+    }
+
+    [Fact]
     public void TakeMean_EqualsMean_ThenRefusesEverything()
     {
         using var scope = NewDisposeScope();

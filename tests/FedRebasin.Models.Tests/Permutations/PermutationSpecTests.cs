@@ -162,6 +162,30 @@ public sealed class PermutationSpecTests
     }
 
     [Fact]
+    public void PermuteTensor_EqualsTheTensorOfPermuteForEveryTensor()
+    {
+        // Arrange: ResNet tensors have one, two or no permuted axes.
+        using var scope = NewDisposeScope();
+        using var model = TestModels.Create("resnet20", "batch", 0.25);
+        var spec = PermutationSpecs.For(model);
+        var permutations = spec.RandomPermutations(new Random(3));
+        var state = model.state_dict();
+
+        // Act
+        var whole = spec.Permute(state, permutations);
+
+        // Assert
+        Assert.All(state, p =>
+        {
+            var one = spec.PermuteTensor(p.Key, p.Value, permutations);
+            Assert.True(TestModels.Same(whole[p.Key], one), p.Key);
+            Assert.NotEqual(p.Value.Handle, one.Handle);
+        });
+        var error = Assert.Throws<PermutationSpecException>(() => spec.PermuteTensor("no.such", state.Values.First(), permutations));
+        Assert.Contains("no.such", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void For_Mlp_MatchesTheGitReBasinTable()
     {
         // Arrange
