@@ -204,7 +204,7 @@ internal sealed partial class FederationService : Contracts.V1.Federation.Federa
                         }
 
                         reassembler.Append(message.Chunk.Span);
-                    _runtime.Metrics.Transferred("in", message.Chunk.Length);
+                        _runtime.Metrics.Transferred("in", message.Chunk.Length);
                     }
 
                     reassembler.Complete(header.Sha256);
