@@ -29,7 +29,9 @@ namespace FedRebasin.Benchmarks;
 /// afterwards and is timed on its own). Upload: header, then 64 KiB chunks (the client worker's size) wrapping the payload (no copies), timed until
 /// the last chunk is written and until the coordinator's reply; the reply comes after the coordinator has hashed,
 /// parsed, validated and folded the update, so that time is more than transport. TCP: one socket sends the same
-/// bytes in 1 MiB writes, the other receives into a preallocated buffer. Best of <c>--repeats</c> after a warm-up.</para>
+/// bytes in 1 MiB writes, the other receives into a preallocated buffer. Bare gRPC (<see cref="BareGrpcTransfer"/>): the
+/// same bytes and chunk sizes through a service with no federation logic, the floor of this stack. Best of
+/// <c>--repeats</c> after a warm-up.</para>
 /// </remarks>
 internal static class TransferBenchmark
 {

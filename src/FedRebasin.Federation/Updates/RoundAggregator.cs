@@ -308,7 +308,8 @@ public sealed class RoundAggregator : IDisposable
         }
         else if (record.Aligned)
         {
-            // Permuted one tensor at a time as it is folded: no aligned copy of the whole model is held.
+            // Permuted one tensor at a time as it is folded: no aligned copy of the whole model is held. PermuteTensor
+            // cannot fail half-way: the layout was checked above and the permutations are the match's own.
             var permutations = record.Permutations;
             _sum.Add(update.State, weight, (name, tensor) => _spec.PermuteTensor(name, tensor, permutations));
         }

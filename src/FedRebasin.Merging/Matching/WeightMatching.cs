@@ -74,8 +74,9 @@ public sealed record WeightMatchingResult(
 /// that maximises Σ_k ⟨θ_ref[k], π(θ)[k]⟩ over every tensor axis the group touches, with all other groups held at
 /// their current permutations. Groups are visited in a fresh seeded random order each sweep; the search stops after
 /// a sweep with no gain above the tolerance. Cost matrices are built with TorchSharp matmuls in float64 (operands
-/// widened a block of columns at a time, so no float64 copy of a whole layer exists) on the tensors' device (the GPU when the state lives there) and solved on the CPU. BatchNorm running statistics are
-/// permuted by the spec but do not enter the cost.
+/// widened a block of columns at a time, so no float64 copy of a whole layer exists) on the tensors' device (the GPU
+/// when the state lives there) and solved on the CPU. BatchNorm running statistics are permuted by the spec but do
+/// not enter the cost.
 /// </summary>
 public static class WeightMatching
 {
