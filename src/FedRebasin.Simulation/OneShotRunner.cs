@@ -134,6 +134,11 @@ public static class OneShotRunner
             // The merges run on whichever thread resumed here: the same thread count, so they are reproducible.
             TorchThreads.UseOnThisThread(threads);
             var trained = models.Select(m => m!).ToList();
+            if (options.SaveClientModels)
+            {
+                SaveClientModels(trained, options.OutputDirectory, progress);
+            }
+
             double[] weights = [.. clients.Select(c => (double)c.Examples)];
             bool repairs = options.Strategies.Any(s => s.Repair != RepairMode.None);
             int calibrationExamples = repairs ? (options.CalibrationExamples > 0 ? options.CalibrationExamples : DefaultCalibrationExamples) : 0;
@@ -261,6 +266,22 @@ public static class OneShotRunner
         }, cancellationToken)).ToList();
         await Task.WhenAll(tasks).ConfigureAwait(false);
         return clients;
+    }
+
+    /// <summary>The file a one-shot run with <see cref="SimulationOptions.SaveClientModels"/> writes client <paramref name="index"/>'s model to.</summary>
+    public static string ClientModelPath(string outputDirectory, int index) =>
+        Path.Combine(Path.GetFullPath(outputDirectory), "clients", string.Create(CultureInfo.InvariantCulture, $"client-{index}.safetensors"));
+
+    private static void SaveClientModels(IReadOnlyList<ClassifierModel> models, string outputDirectory, IProgress<string>? progress)
+    {
+        for (int i = 0; i < models.Count; i++)
+        {
+            string path = ClientModelPath(outputDirectory, i);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            ModelFile.Save(models[i], path);
+        }
+
+        progress?.Report($"saved the client models in {Path.GetDirectoryName(ClientModelPath(outputDirectory, 0))}");
     }
 
     private static List<GroupMatch> SumGroups(IReadOnlyList<WeightMatchingResult> matches) =>

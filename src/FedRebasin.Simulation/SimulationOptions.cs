@@ -102,6 +102,12 @@ public sealed record SimulationOptions
     /// </summary>
     public bool OneShot { get; init; }
 
+    /// <summary>
+    /// One-shot only: write each client's trained model to <c>clients/client-I.safetensors</c> under
+    /// <see cref="OutputDirectory"/>, for merging again offline (<c>fedrebasin merge</c>) or evaluating (<c>eval</c>).
+    /// </summary>
+    public bool SaveClientModels { get; init; }
+
     /// <summary>Folder for settings, results, CSV files, plots and the coordinators' checkpoints.</summary>
     public string OutputDirectory { get; init; } = "simulation";
 
@@ -139,6 +145,7 @@ public sealed record SimulationOptions
         Check(CalibrationExamples >= 0, "--calibration", CalibrationExamples, "must not be negative");
         Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
         Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");
+        Check(!SaveClientModels || OneShot, "--save-client-models", SaveClientModels, "needs --one-shot (federated rounds keep their models in the checkpoints)");
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join("; ", errors) + ".");

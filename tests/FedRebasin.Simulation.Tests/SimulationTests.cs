@@ -3,7 +3,9 @@ using FedRebasin.Client;
 using FedRebasin.Coordinator;
 using FedRebasin.Data;
 using FedRebasin.Federation.Strategies;
+using FedRebasin.Models;
 using FedRebasin.Tensors;
+using FedRebasin.Training;
 
 namespace FedRebasin.Simulation.Tests;
 
@@ -273,7 +275,8 @@ public sealed class OneShotRunTests : IDisposable
     public async Task RunAsync_MergesOnce_ComparesWithBestSingleAndEnsemble_WritesFiles()
     {
         var lines = new List<string>();
-        var result = await OneShotRunner.RunAsync(Small("a"), new Lines(lines), TestContext.Current.CancellationToken);
+        var options = Small("a") with { SaveClientModels = true };
+        var result = await OneShotRunner.RunAsync(options, new Lines(lines), TestContext.Current.CancellationToken);
         var files = OneShotReport.Write(result);
 
         Assert.Equal(["fedavg", "wm+repair", "mergemany+repair", "best-single", "client-mean", "ensemble"], result.Methods.Select(m => m.Name));
@@ -311,6 +314,24 @@ public sealed class OneShotRunTests : IDisposable
         Assert.Equal(7, File.ReadAllLines(Path.Combine(_folder, "a", "one-shot.csv")).Length);
         var ranking = OneShotReport.Ranking(result);
         Assert.Equal(6, ranking.Count);
+
+        // The saved client models are the trained ones: evaluated on the same test sample, the same accuracy.
+        using var testData = TensorData.Sample(
+            DatasetCatalog.Load(options.Dataset, DataSplit.Test, options.DataDirectory), options.EvaluationExamples, options.Seed, TorchSharp.torch.CPU);
+        foreach (var client in result.Clients)
+        {
+            using var model = ModelFile.Load(OneShotRunner.ClientModelPath(options.OutputDirectory, client.Index));
+            Assert.Equal(client.Accuracy, Evaluator.Evaluate(model, testData).Accuracy, 12);
+        }
+    }
+
+    [Fact]
+    public void Validate_SaveClientModelsWithoutOneShot_Refused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Small("d") with { OneShot = false, SaveClientModels = true }).Validate());
+
+        Assert.Contains("--save-client-models", error.Message, StringComparison.Ordinal);
+        Assert.Contains("needs --one-shot", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -38,10 +38,11 @@ internal static class SimulateCommand
         var device = CommonOptions.Device();
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve the coordinators' and clients' Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics while the simulation runs." };
         var oneShot = new Option<bool>("--one-shot") { Description = "Instead of rounds: every client trains its own model from its own initialisation for --local-epochs epochs, then the models are merged once with each strategy and MergeMany and compared with the best single client and the ensemble." };
+        var saveClientModels = new Option<bool>("--save-client-models") { Description = "With --one-shot: also write each client's trained model to OUT/clients/client-I.safetensors (for fedrebasin merge or eval)." };
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, torchThreads, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, torchThreads, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, saveClientModels, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -84,6 +85,7 @@ internal static class SimulateCommand
                 EvaluateUpdates = !parse.GetValue(noUpdateEvaluation),
                 Device = parse.GetValue(device)!,
                 OneShot = parse.GetValue(oneShot),
+                SaveClientModels = parse.GetValue(saveClientModels),
                 OutputDirectory = parse.GetValue(outDir)!,
             };
             options.Validate();
