@@ -274,14 +274,14 @@ public static class OneShotRunner
 
     private static void SaveClientModels(IReadOnlyList<ClassifierModel> models, string outputDirectory, IProgress<string>? progress)
     {
+        string folder = Path.GetDirectoryName(ClientModelPath(outputDirectory, 0))!;
+        Directory.CreateDirectory(folder);
         for (int i = 0; i < models.Count; i++)
         {
-            string path = ClientModelPath(outputDirectory, i);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            ModelFile.Save(models[i], path);
+            ModelFile.Save(models[i], ClientModelPath(outputDirectory, i));
         }
 
-        progress?.Report($"saved the client models in {Path.GetDirectoryName(ClientModelPath(outputDirectory, 0))}");
+        progress?.Report($"saved the client models in {folder}");
     }
 
     private static List<GroupMatch> SumGroups(IReadOnlyList<WeightMatchingResult> matches) =>
