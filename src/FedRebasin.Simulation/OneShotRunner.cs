@@ -270,11 +270,13 @@ public static class OneShotRunner
 
     /// <summary>The file a one-shot run with <see cref="SimulationOptions.SaveClientModels"/> writes client <paramref name="index"/>'s model to.</summary>
     public static string ClientModelPath(string outputDirectory, int index) =>
-        Path.Combine(Path.GetFullPath(outputDirectory), "clients", string.Create(CultureInfo.InvariantCulture, $"client-{index}.safetensors"));
+        Path.Combine(ClientModelFolder(outputDirectory), string.Create(CultureInfo.InvariantCulture, $"client-{index}.safetensors"));
+
+    private static string ClientModelFolder(string outputDirectory) => Path.Combine(Path.GetFullPath(outputDirectory), "clients");
 
     private static void SaveClientModels(IReadOnlyList<ClassifierModel> models, string outputDirectory, IProgress<string>? progress)
     {
-        string folder = Path.GetDirectoryName(ClientModelPath(outputDirectory, 0))!;
+        string folder = ClientModelFolder(outputDirectory);
         Directory.CreateDirectory(folder);
         for (int i = 0; i < models.Count; i++)
         {
