@@ -1,3 +1,4 @@
+using System.Globalization;
 using FedRebasin.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -57,12 +58,26 @@ public sealed class TensorData : IDisposable
     /// Copies <paramref name="examples"/> examples of <paramref name="dataset"/> (all when it has fewer) drawn by
     /// <paramref name="seed"/>, kept in the data set's order: the same arguments give the same sample.
     /// </summary>
-    public static TensorData Sample(ImageDataset dataset, int examples, int seed, Device? device = null)
+    /// <param name="dataset">The data set.</param>
+    /// <param name="examples">How many to take.</param>
+    /// <param name="seed">Seed of the shuffled order the examples are taken from.</param>
+    /// <param name="device">Where the tensors go (CPU by default).</param>
+    /// <param name="skip">How many examples of the shuffled order to pass over first: samples of one seed taken with
+    /// <c>skip</c> = the sizes of those before them are disjoint (a validation sample beside a calibration sample).</param>
+    /// <exception cref="ArgumentException">Nothing is left to take after <paramref name="skip"/>.</exception>
+    public static TensorData Sample(ImageDataset dataset, int examples, int seed, Device? device = null, int skip = 0)
     {
         ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentOutOfRangeException.ThrowIfNegative(skip);
+        if (skip >= dataset.Count)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"Nothing is left to sample: the data set has {dataset.Count} examples and the {skip} before this sample are taken."), nameof(skip));
+        }
+
         int[] order = [.. Enumerable.Range(0, dataset.Count)];
         new Random(seed).Shuffle(order);
-        return From(dataset, [.. order.Take(Math.Min(examples, dataset.Count)).Order()], device);
+        return From(dataset, [.. order.Skip(skip).Take(Math.Min(examples, dataset.Count - skip)).Order()], device);
     }
 
     /// <inheritdoc />
