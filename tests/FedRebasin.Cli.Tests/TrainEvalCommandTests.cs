@@ -217,6 +217,52 @@ public sealed class MergeCommandTests : IDisposable
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains(expected.Replace("--repair needs", "--repair repair measures", StringComparison.Ordinal), error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Merge_SeedTrials_ReportsEveryTrial_KeepsTheBestOnValidation()
+    {
+        // Arrange
+        string a = Train(1);
+        string b = Train(2);
+        string merged = Path.Combine(_directory, "searched.safetensors");
+        string report = Path.Combine(_directory, "searched.json");
+
+        // Act
+        var result = CliRunner.Run("merge", a, b, "--method", "wm", "--seed", "5", "--seed-trials", "3", "--dataset", "synthetic", "--validation", "300", "--out", merged, "--report", report);
+
+        // Assert
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("ranked on 300 training examples", result.Output, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var trials = json.RootElement.GetProperty("seed_trials").EnumerateArray().Select(t => (
+            Seed: t.GetProperty("seed").GetInt64(),
+            Accuracy: t.GetProperty("validation_accuracy").GetDouble(),
+            Loss: t.GetProperty("validation_loss").GetDouble())).ToList();
+        Assert.Equal([5L, 6, 7], trials.Select(t => t.Seed));
+        long best = trials.OrderByDescending(t => t.Accuracy).ThenBy(t => t.Loss).First().Seed;
+        Assert.Equal(best, json.RootElement.GetProperty("matching_seed").GetInt64());
+        Assert.Contains($"kept seed {best}", result.Output, StringComparison.Ordinal);
+        Assert.Equal(best.ToString(System.Globalization.CultureInfo.InvariantCulture), FedRebasin.Tensors.SafeTensors.Read(merged).Metadata["fedrebasin.matching_seed"]);
+    }
+
+    [Theory]
+    [InlineData("--seed-trials must be at least 1", "--seed-trials", "0")]
+    [InlineData("--seed-trials needs --method wm or mergemany", "--seed-trials", "2", "--method", "naive", "--dataset", "synthetic")]
+    [InlineData("--seed-trials ranks the merges on training examples: add --dataset", "--seed-trials", "2")]
+    [InlineData("--validation must be at least 1", "--seed-trials", "2", "--dataset", "synthetic", "--validation", "0")]
+    [InlineData("leaves none for --validation", "--seed-trials", "2", "--dataset", "synthetic", "--repair", "repair", "--calibration", "100000")]
+    public void Merge_BadSeedSearch_OneLineNamingTheOption(string expected, params string[] options)
+    {
+        string a = Train(1);
+        string b = Train(2);
+
+        var (code, _, error) = CliRunner.Run(["merge", a, b, .. options, "--out", Path.Combine(_directory, "x.safetensors")]);
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.False(File.Exists(Path.Combine(_directory, "x.safetensors")));
+    }
 }
 
 public sealed class PyTorchMergeTests : IDisposable

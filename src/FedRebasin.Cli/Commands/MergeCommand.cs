@@ -7,6 +7,7 @@ using FedRebasin.Merging.Averaging;
 using FedRebasin.Merging.Matching;
 using FedRebasin.Merging.Repair;
 using FedRebasin.Models;
+using FedRebasin.Simulation;
 using FedRebasin.Torch;
 using FedRebasin.Training;
 
@@ -30,12 +31,22 @@ internal static class MergeCommand
         var calibration = new Option<int>("--calibration") { Description = "Training examples used to measure channel statistics for repair.", DefaultValueFactory = _ => 5000 };
         var seed = CommonOptions.Seed();
         var restarts = new Option<int>("--restarts") { Description = "Weight-matching restarts (best objective kept).", DefaultValueFactory = _ => 1 };
+        var seedTrials = new Option<int>("--seed-trials")
+        {
+            Description = "Merge with this many matching seeds (--seed, --seed + 1, ...) and keep the one most accurate on --validation training examples (wm and mergemany; needs --dataset).",
+            DefaultValueFactory = _ => 1,
+        };
+        var validation = new Option<int>("--validation")
+        {
+            Description = "Training examples the --seed-trials merges are ranked on (never the test split; with --repair, apart from the calibration examples).",
+            DefaultValueFactory = _ => 5000,
+        };
         var device = CommonOptions.Device();
         var outPath = new Option<string>("--out") { Description = "Where to write the merged model (.safetensors).", Required = true };
         var reportPath = new Option<string?>("--report") { Description = "Write a JSON report (objectives, sweeps, per-group gain and identity fraction, accuracies)." };
         var command = new Command("merge", "Merge models: align (none, weight matching, MergeMany), average, optionally repair.")
         {
-            files, method, weights, aggregate, reference, repair, dataset, data, calibration, seed, restarts, device, outPath, reportPath,
+            files, method, weights, aggregate, reference, repair, dataset, data, calibration, seed, restarts, seedTrials, validation, device, outPath, reportPath,
         };
 
         command.SetAction(parse =>
@@ -57,6 +68,8 @@ internal static class MergeCommand
                 throw new ArgumentException($"--repair {RepairModes.ToName(repairMode)} measures channel statistics on data: add --dataset (e.g. --dataset fashion-mnist).");
             }
 
+            int trials = parse.GetValue(seedTrials);
+            RequireSeedSearchSettings(trials, parse.GetValue(validation), options.Method, datasetName);
             if (options.ReferenceIndex is { } r && (r < 0 || r >= paths.Length))
             {
                 throw new ArgumentException($"--reference must be in [0, {paths.Length - 1}], not {r}.");
@@ -88,16 +101,46 @@ internal static class MergeCommand
                     ? null
                     : CalibrationData.Create(train, parse.GetValue(calibration), parse.GetValue(seed), torchDevice);
                 ui.Line($"Merging {paths.Length} x {models[0].Spec.Describe()} with {parse.GetValue(method)}, {Aggregation.ToName(options.Aggregation)}, repair {RepairModes.ToName(repairMode)}.");
-                var merged = ui.WithProgress("merge", paths.Length, update =>
+                SeedSearchResult? search = null;
+                MergedModel merged;
+                if (trials > 1)
                 {
-                    int done = 0;
-                    return ModelMerging.Merge(models, mergeWeights, options, repairMode,
-                        calibrationData is null ? null : calibrationData.Batches, progress: new SynchronousProgress<string>(line =>
-                        {
-                            update(Math.Min(++done, paths.Length), "");
-                            ui.Line("  " + line);
-                        }));
-                });
+                    // With repair, the validation examples follow the calibration ones in the same seeded order, so the two never overlap.
+                    int calibrationCount = calibrationData?.Count ?? 0;
+                    if (calibrationCount >= train!.Count)
+                    {
+                        throw new ArgumentException($"--calibration {parse.GetValue(calibration)} takes all {train.Count} training examples and leaves none for --validation.");
+                    }
+
+                    using var validationData = TensorData.Sample(train, parse.GetValue(validation), parse.GetValue(seed), torchDevice, skip: calibrationCount);
+                    ui.Line($"Trying matching seeds {options.Matching.Seed}..{options.Matching.Seed + trials - 1}, ranked on {validationData.Count} training examples.");
+                    search = ui.WithProgress("seed search", trials, update =>
+                    {
+                        int done = 0;
+                        return MatchingSeedSearch.Run(models, mergeWeights, options, repairMode, calibrationData is null ? null : calibrationData.Batches,
+                            validationData, options.Matching.Seed, trials, new SynchronousProgress<string>(line =>
+                            {
+                                update(++done, "");
+                                ui.Line("  " + line);
+                            }));
+                    });
+                    merged = search.Best;
+                    ui.Line($"  kept seed {search.BestSeed}");
+                }
+                else
+                {
+                    merged = ui.WithProgress("merge", paths.Length, update =>
+                    {
+                        int done = 0;
+                        return ModelMerging.Merge(models, mergeWeights, options, repairMode,
+                            calibrationData is null ? null : calibrationData.Batches, progress: new SynchronousProgress<string>(line =>
+                            {
+                                update(Math.Min(++done, paths.Length), "");
+                                ui.Line("  " + line);
+                            }));
+                    });
+                }
+
                 using var mergedModel = merged.Model;
                 var evaluations = new Dictionary<string, Evaluation>();
                 if (test is not null)
@@ -121,11 +164,12 @@ internal static class MergeCommand
                     ["fedrebasin.merged_from"] = string.Join(',', paths.Select(Path.GetFileName)),
                     ["fedrebasin.merge_method"] = parse.GetValue(method)!,
                     ["fedrebasin.repair"] = RepairModes.ToName(repairMode),
+                    ["fedrebasin.matching_seed"] = (search?.BestSeed ?? options.Matching.Seed).ToString(CultureInfo.InvariantCulture),
                 });
                 ui.Line($"Saved {target}");
                 if (parse.GetValue(reportPath) is { } report)
                 {
-                    File.WriteAllText(report, BuildReport(paths, mergeWeights, options, repairMode, merged, evaluations));
+                    File.WriteAllText(report, BuildReport(paths, mergeWeights, options, repairMode, merged, search, evaluations));
                     ui.Line($"Report {report}");
                 }
 
@@ -160,6 +204,34 @@ internal static class MergeCommand
             : throw new ArgumentException($"--weights must be positive numbers separated by commas, not '{text}'.")).ToArray();
     }
 
+    private static void RequireSeedSearchSettings(int trials, int validationExamples, MergeMethod method, string? datasetName)
+    {
+        if (trials < 1)
+        {
+            throw new ArgumentException($"--seed-trials must be at least 1, not {trials}.");
+        }
+
+        if (trials == 1)
+        {
+            return;
+        }
+
+        if (method == MergeMethod.Naive)
+        {
+            throw new ArgumentException("--seed-trials needs --method wm or mergemany: a naive average aligns nothing, so it has no matching seed.");
+        }
+
+        if (datasetName is null)
+        {
+            throw new ArgumentException("--seed-trials ranks the merges on training examples: add --dataset (e.g. --dataset fashion-mnist).");
+        }
+
+        if (validationExamples < 1)
+        {
+            throw new ArgumentException($"--validation must be at least 1 example, not {validationExamples}.");
+        }
+    }
+
     private static void RequireSameArchitecture(IReadOnlyList<ClassifierModel> models, IReadOnlyList<string> paths)
     {
         var states = models.Select(m => (IReadOnlyDictionary<string, TorchSharp.torch.Tensor>)m.state_dict()).ToList();
@@ -179,6 +251,7 @@ internal static class MergeCommand
         MergeOptions options,
         RepairMode repair,
         MergedModel merged,
+        SeedSearchResult? search,
         IReadOnlyDictionary<string, Evaluation> evaluations)
     {
         var matches = merged.Merge.Matches.Where(m => m is not null).Select(m => m!).ToList();
@@ -197,6 +270,15 @@ internal static class MergeCommand
             aggregation = Aggregation.ToName(options.Aggregation),
             repair = RepairModes.ToName(repair),
             reference = merged.Merge.ReferenceIndex is { } r ? paths[r] : null,
+            matching_seed = search?.BestSeed ?? options.Matching.Seed,
+            seed_trials = search?.Trials.Select(t => new
+            {
+                seed = t.Seed,
+                objective_after = t.Objective,
+                validation_loss = t.ValidationLoss,
+                validation_accuracy = t.ValidationAccuracy,
+                seconds = t.Seconds,
+            }).ToList(),
             objective_before = matches.Sum(m => m.ObjectiveBefore),
             objective_after = matches.Sum(m => m.ObjectiveAfter),
             sweeps = matches.Count == 0 ? 0 : matches.Max(m => m.Sweeps),
