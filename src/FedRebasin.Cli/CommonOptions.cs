@@ -32,6 +32,18 @@ internal static class CommonOptions
         DefaultValueFactory = _ => 0,
     };
 
+    public static Option<int> SeedTrials() => new("--seed-trials")
+    {
+        Description = "Make each merge that aligns (wm, mergemany) with this many matching seeds (--seed, --seed + 1, ...) and keep the one most accurate on --validation training examples.",
+        DefaultValueFactory = _ => 1,
+    };
+
+    public static Option<int> Validation() => new("--validation")
+    {
+        Description = "Training examples the --seed-trials merges are ranked on (never the test split; apart from the calibration examples when repairing).",
+        DefaultValueFactory = _ => 5000,
+    };
+
     public static Option<int> BatchSize(int defaultValue) => new("--batch-size")
     {
         Description = "Mini-batch size.",

@@ -27,6 +27,7 @@ public static class OneShotReport
             seconds = result.Seconds,
             peak_working_set_bytes = result.PeakWorkingSetBytes,
             calibration_examples = result.CalibrationExamples,
+            validation_examples = result.ValidationExamples,
             clients = result.Clients,
             methods = result.Methods.Select(m => new
             {
@@ -41,6 +42,15 @@ public static class OneShotReport
                 m.MergeManyRounds,
                 m.IdentityFraction,
                 m.RepairPointsCorrected,
+                m.MatchingSeed,
+                seed_trials = m.SeedTrials?.Select(t => new
+                {
+                    t.Seed,
+                    objective_after = t.Objective,
+                    validation_loss = t.ValidationLoss,
+                    validation_accuracy = t.ValidationAccuracy,
+                    t.Seconds,
+                }),
             }),
             groups = result.Groups,
             interpolation = result.Interpolation?.ToJson(),
@@ -78,11 +88,11 @@ public static class OneShotReport
     public static string ToCsv(OneShotResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var text = new StringBuilder("method,kind,accuracy,loss,gap_to_best_single,gap_to_ensemble,seconds,reference_client,merge_many_rounds,identity_fraction,repair_points_corrected\n");
+        var text = new StringBuilder("method,kind,accuracy,loss,gap_to_best_single,gap_to_ensemble,seconds,reference_client,merge_many_rounds,identity_fraction,repair_points_corrected,matching_seed,seed_trials\n");
         foreach (var m in result.Methods)
         {
             text.Append(string.Create(CultureInfo.InvariantCulture,
-                $"{m.Name},{KindName(m.Kind)},{m.Accuracy:R},{m.Loss:R},{m.Accuracy - result.BestSingle.Accuracy:R},{m.Accuracy - result.Ensemble.Accuracy:R},{m.Seconds:0.###},{m.ReferenceClient},{m.MergeManyRounds},{m.IdentityFraction:R},{m.RepairPointsCorrected}\n"));
+                $"{m.Name},{KindName(m.Kind)},{m.Accuracy:R},{m.Loss:R},{m.Accuracy - result.BestSingle.Accuracy:R},{m.Accuracy - result.Ensemble.Accuracy:R},{m.Seconds:0.###},{m.ReferenceClient},{m.MergeManyRounds},{m.IdentityFraction:R},{m.RepairPointsCorrected},{m.MatchingSeed},{m.SeedTrials?.Count ?? (m.MatchingSeed is null ? 0 : 1)}\n"));
         }
 
         return text.ToString();

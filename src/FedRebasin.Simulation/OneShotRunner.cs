@@ -46,11 +46,13 @@ public enum OneShotKind
 /// <param name="Kind">What it is.</param>
 /// <param name="Loss">Test loss.</param>
 /// <param name="Accuracy">Test accuracy.</param>
-/// <param name="Seconds">Merge time (alignment, aggregation, repair); 0 for the other kinds.</param>
+/// <param name="Seconds">Merge time (alignment, aggregation, repair; with a seed search, every trial and its validation); 0 for the other kinds.</param>
 /// <param name="ReferenceClient">The reference of a weight-matching merge (the client with the most examples); null otherwise.</param>
 /// <param name="MergeManyRounds">MergeMany rounds run (1 for other merges, 0 for the other kinds).</param>
 /// <param name="IdentityFraction">Mean fraction of units weight matching to the reference left in place (NaN without a reference: naive and MergeMany).</param>
 /// <param name="RepairPointsCorrected">Repair points whose statistics were corrected (0 without repair).</param>
+/// <param name="MatchingSeed">The matching seed of a merge that aligns (the kept one after a seed search); null otherwise.</param>
+/// <param name="SeedTrials">Every trial of the seed search that chose it (<see cref="SimulationOptions.SeedTrials"/> above 1); null otherwise.</param>
 public sealed record OneShotMethod(
     string Name,
     OneShotKind Kind,
@@ -60,7 +62,9 @@ public sealed record OneShotMethod(
     int? ReferenceClient = null,
     int MergeManyRounds = 0,
     double IdentityFraction = double.NaN,
-    int RepairPointsCorrected = 0);
+    int RepairPointsCorrected = 0,
+    long? MatchingSeed = null,
+    IReadOnlyList<SeedTrial>? SeedTrials = null);
 
 /// <summary>A whole one-shot run.</summary>
 /// <param name="Options">The settings used.</param>
@@ -69,6 +73,7 @@ public sealed record OneShotMethod(
 /// <param name="Groups">Per permutation group of the first weight-matching merge: objective gain and identity fraction, summed / averaged over the aligned clients.</param>
 /// <param name="Interpolation">The interpolation curves between the reference and the next client (null with one client).</param>
 /// <param name="CalibrationExamples">Training examples used to measure channel statistics for repair (0 when no strategy repairs).</param>
+/// <param name="ValidationExamples">Training examples the seed searches ranked their merges on (0 without a search).</param>
 /// <param name="Seconds">Wall time of everything.</param>
 /// <param name="PeakWorkingSetBytes">Peak working set of this process.</param>
 public sealed record OneShotResult(
@@ -78,6 +83,7 @@ public sealed record OneShotResult(
     IReadOnlyList<GroupMatch> Groups,
     ClientInterpolation? Interpolation,
     int CalibrationExamples,
+    int ValidationExamples,
     double Seconds,
     long PeakWorkingSetBytes)
 {
@@ -126,6 +132,14 @@ public static class OneShotRunner
         var device = TorchDevices.Resolve(options.Device);
         var spec = ModelRegistry.DefaultSpec(options.Model, train.Channels, train.Height, train.Width, train.ClassCount, options.Hidden.Count > 0 ? options.Hidden : null, options.WidthMultiplier);
         var splits = Partitioner.Partition(train, options.Clients, PartitionSpec.Parse(options.Partition), options.Seed);
+        bool repairs = options.Strategies.Any(s => s.Repair != RepairMode.None);
+        int calibrationExamples = repairs ? (options.CalibrationExamples > 0 ? options.CalibrationExamples : DefaultCalibrationExamples) : 0;
+        if (options.SeedTrials > 1 && calibrationExamples >= train.Count)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--calibration {calibrationExamples} takes all {train.Count} training examples and leaves none for --validation (--seed-trials ranks merges on them)."));
+        }
+
         using var testData = TensorData.Sample(test, options.EvaluationExamples, options.Seed, device);
         var models = new ClassifierModel?[options.Clients];
         try
@@ -140,9 +154,9 @@ public static class OneShotRunner
             }
 
             double[] weights = [.. clients.Select(c => (double)c.Examples)];
-            bool repairs = options.Strategies.Any(s => s.Repair != RepairMode.None);
-            int calibrationExamples = repairs ? (options.CalibrationExamples > 0 ? options.CalibrationExamples : DefaultCalibrationExamples) : 0;
             using var calibration = repairs ? CalibrationData.Create(train, calibrationExamples, options.Seed, device) : null;
+            // A seed search ranks merges on training examples after the calibration ones in the same seeded order: never the test sample.
+            using var validation = options.SeedTrials > 1 ? TensorData.Sample(train, options.ValidationExamples, options.Seed, device, skip: calibrationExamples) : null;
 
             var methods = new List<OneShotMethod>();
             IReadOnlyList<GroupMatch> groups = [];
@@ -150,7 +164,11 @@ public static class OneShotRunner
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
-                var merged = ModelMerging.Merge(trained, weights, mergeOptions, repair, calibration is null ? null : calibration.Batches);
+                bool aligns = mergeOptions.Method != MergeMethod.Naive;
+                var search = aligns && validation is not null
+                    ? MatchingSeedSearch.Run(trained, weights, mergeOptions, repair, calibration is null ? null : calibration.Batches, validation, options.Seed, options.SeedTrials)
+                    : null;
+                var merged = search?.Best ?? ModelMerging.Merge(trained, weights, mergeOptions, repair, calibration is null ? null : calibration.Batches);
                 double seconds = clock.Elapsed.TotalSeconds;
                 using var model = merged.Model;
                 var evaluation = Evaluator.Evaluate(model, testData);
@@ -170,9 +188,13 @@ public static class OneShotRunner
                     merged.Merge.Rounds,
                     // MergeMany's last matches are those of its final, unchanged round: their identity fraction says nothing.
                     matches.Count > 0 && mergeOptions.Method == MergeMethod.WeightMatching ? matches.Average(m => m.Groups.Sum(g => g.IdentityFraction * g.Size) / m.Groups.Sum(g => g.Size)) : double.NaN,
-                    merged.Repair?.Points.Count(p => p.Corrected) ?? 0);
+                    merged.Repair?.Points.Count(p => p.Corrected) ?? 0,
+                    aligns ? search?.BestSeed ?? mergeOptions.Matching.Seed : null,
+                    search?.Trials);
                 methods.Add(row);
-                progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: test accuracy {row.Accuracy:P2}, loss {row.Loss:0.####} ({row.Seconds:0.0} s)"));
+                string chosen = search is null ? "" : string.Create(CultureInfo.InvariantCulture,
+                    $", seed {search.BestSeed} kept of {search.Trials.Count} ({search.Trials.Max(t => t.ValidationAccuracy):P2} on validation, worst {search.Trials.Min(t => t.ValidationAccuracy):P2})");
+                progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: test accuracy {row.Accuracy:P2}, loss {row.Loss:0.####} ({row.Seconds:0.0} s{chosen})"));
             }
 
             var best = clients.MaxBy(c => c.Accuracy)!;
@@ -184,7 +206,7 @@ public static class OneShotRunner
 
             var interpolation = trained.Count > 1 ? Interpolate(trained, weights, testData, options.Seed) : null;
             using var self = Process.GetCurrentProcess();
-            return new OneShotResult(options, clients, methods, groups, interpolation, calibrationExamples, started.Elapsed.TotalSeconds, self.PeakWorkingSet64);
+            return new OneShotResult(options, clients, methods, groups, interpolation, calibrationExamples, validation?.Count ?? 0, started.Elapsed.TotalSeconds, self.PeakWorkingSet64);
         }
         finally
         {

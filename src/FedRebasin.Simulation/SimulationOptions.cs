@@ -108,6 +108,16 @@ public sealed record SimulationOptions
     /// </summary>
     public bool SaveClientModels { get; init; }
 
+    /// <summary>
+    /// One-shot only: every merge that aligns is made with this many matching seeds (<see cref="Seed"/>,
+    /// <see cref="Seed"/> + 1, ...) and the one most accurate on <see cref="ValidationExamples"/> training examples is
+    /// kept (<see cref="MatchingSeedSearch"/>). 1 (the default) merges once with <see cref="Seed"/>.
+    /// </summary>
+    public int SeedTrials { get; init; } = 1;
+
+    /// <summary>Training examples the <see cref="SeedTrials"/> merges are ranked on (apart from the calibration sample).</summary>
+    public int ValidationExamples { get; init; } = 5_000;
+
     /// <summary>Folder for settings, results, CSV files, plots and the coordinators' checkpoints.</summary>
     public string OutputDirectory { get; init; } = "simulation";
 
@@ -146,6 +156,9 @@ public sealed record SimulationOptions
         Check(EvaluationExamples >= 1, "--eval-examples", EvaluationExamples, "must be at least 1");
         Check(!string.IsNullOrWhiteSpace(OutputDirectory), "--out", OutputDirectory, "is required");
         Check(!SaveClientModels || OneShot, "--save-client-models", SaveClientModels, "needs --one-shot (federated rounds keep their models in the checkpoints)");
+        Check(SeedTrials >= 1, "--seed-trials", SeedTrials, "must be at least 1");
+        Check(SeedTrials == 1 || OneShot, "--seed-trials", SeedTrials, "needs --one-shot (a federated round merges as updates arrive, once)");
+        Check(ValidationExamples >= 1, "--validation", ValidationExamples, "must be at least 1");
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join("; ", errors) + ".");

@@ -348,6 +348,60 @@ public sealed class OneShotRunTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_SeedTrials_EachAlignedMergeIsTheBestOfItsTrialsOnValidation_ReportedInResults()
+    {
+        var lines = new List<string>();
+        var options = Small("e") with { SeedTrials = 3, ValidationExamples = 200 };
+
+        var result = await OneShotRunner.RunAsync(options, new Lines(lines), TestContext.Current.CancellationToken);
+        OneShotReport.Write(result);
+
+        Assert.Equal(200, result.ValidationExamples);
+        var fedavg = result.Methods.Single(m => m.Name == "fedavg");
+        Assert.Null(fedavg.MatchingSeed);
+        Assert.Null(fedavg.SeedTrials);
+        foreach (string name in new[] { "wm+repair", "mergemany+repair" })
+        {
+            var method = result.Methods.Single(m => m.Name == name);
+            Assert.Equal([5L, 6, 7], method.SeedTrials!.Select(t => t.Seed));
+            Assert.Equal(method.SeedTrials!.OrderByDescending(t => t.ValidationAccuracy).ThenBy(t => t.ValidationLoss).First().Seed, method.MatchingSeed);
+            Assert.Contains(lines, l => l.StartsWith(name + ": ", StringComparison.Ordinal) && l.Contains($"seed {method.MatchingSeed} kept of 3", StringComparison.Ordinal));
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(_folder, "e", "results.json")));
+        Assert.Equal(200, json.RootElement.GetProperty("validation_examples").GetInt32());
+        var wmJson = json.RootElement.GetProperty("methods").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "wm+repair");
+        Assert.Equal(3, wmJson.GetProperty("seed_trials").GetArrayLength());
+        Assert.Equal(result.Methods.Single(m => m.Name == "wm+repair").MatchingSeed, wmJson.GetProperty("matching_seed").GetInt64());
+        string[] csv = File.ReadAllLines(Path.Combine(_folder, "e", "one-shot.csv"));
+        Assert.EndsWith(",matching_seed,seed_trials", csv[0], StringComparison.Ordinal);
+        Assert.EndsWith(",,0", csv.Single(l => l.StartsWith("fedavg,", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.EndsWith($",{result.Methods.Single(m => m.Name == "wm+repair").MatchingSeed},3", csv.Single(l => l.StartsWith("wm+repair,", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false, 2, 100, "--seed-trials", "needs --one-shot")]
+    [InlineData(true, 0, 100, "--seed-trials", "must be at least 1")]
+    [InlineData(true, 2, 0, "--validation", "must be at least 1")]
+    public void Validate_BadSeedSearch_NamesTheOption(bool oneShot, int trials, int validation, string option, string rule)
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Small("f") with { OneShot = oneShot, SeedTrials = trials, ValidationExamples = validation }).Validate());
+
+        Assert.Contains($"{option} {rule}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RunAsync_SeedTrialsWithCalibrationTakingEveryExample_RefusedBeforeTraining()
+    {
+        var lines = new List<string>();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => OneShotRunner.RunAsync(Small("g") with { SeedTrials = 2, CalibrationExamples = 1_000_000 }, new Lines(lines), TestContext.Current.CancellationToken));
+
+        Assert.Contains("leaves none for --validation", error.Message, StringComparison.Ordinal);
+        Assert.Empty(lines);
+    }
+
+    [Fact]
     public void Validate_OneShotWithOneClient_Refused()
     {
         var error = Assert.Throws<ArgumentException>(() => (Small("c") with { Clients = 1 }).Validate());

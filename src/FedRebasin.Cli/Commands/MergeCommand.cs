@@ -31,16 +31,8 @@ internal static class MergeCommand
         var calibration = new Option<int>("--calibration") { Description = "Training examples used to measure channel statistics for repair.", DefaultValueFactory = _ => 5000 };
         var seed = CommonOptions.Seed();
         var restarts = new Option<int>("--restarts") { Description = "Weight-matching restarts (best objective kept).", DefaultValueFactory = _ => 1 };
-        var seedTrials = new Option<int>("--seed-trials")
-        {
-            Description = "Merge with this many matching seeds (--seed, --seed + 1, ...) and keep the one most accurate on --validation training examples (wm and mergemany; needs --dataset).",
-            DefaultValueFactory = _ => 1,
-        };
-        var validation = new Option<int>("--validation")
-        {
-            Description = "Training examples the --seed-trials merges are ranked on (never the test split; with --repair, apart from the calibration examples).",
-            DefaultValueFactory = _ => 5000,
-        };
+        var seedTrials = CommonOptions.SeedTrials();
+        var validation = CommonOptions.Validation();
         var device = CommonOptions.Device();
         var outPath = new Option<string>("--out") { Description = "Where to write the merged model (.safetensors).", Required = true };
         var reportPath = new Option<string?>("--report") { Description = "Write a JSON report (objectives, sweeps, per-group gain and identity fraction, accuracies)." };

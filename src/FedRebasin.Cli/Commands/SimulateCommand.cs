@@ -39,10 +39,12 @@ internal static class SimulateCommand
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve the coordinators' and clients' Prometheus metrics (plain HTTP) at http://HOST:PORT/metrics while the simulation runs." };
         var oneShot = new Option<bool>("--one-shot") { Description = "Instead of rounds: every client trains its own model from its own initialisation for --local-epochs epochs, then the models are merged once with each strategy and MergeMany and compared with the best single client and the ensemble." };
         var saveClientModels = new Option<bool>("--save-client-models") { Description = "With --one-shot: also write each client's trained model to OUT/clients/client-I.safetensors (for fedrebasin merge or eval)." };
+        var seedTrials = CommonOptions.SeedTrials();
+        var validation = CommonOptions.Validation();
         var outDir = new Option<string>("--out") { Description = "Folder for settings.json, results.json, per-strategy CSV files, plots and checkpoints.", Required = true };
         var command = new Command("simulate", "Simulate a federation on this machine: the real coordinator and N clients over loopback gRPC, once per strategy, with the same initial model and splits.")
         {
-            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, torchThreads, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, saveClientModels, outDir,
+            dataset, data, model, hidden, width, clients, partition, fraction, rounds, localEpochs, batchSize, lr, strategies, seed, concurrent, torchThreads, calibration, repairTargets, repairRounds, repairStrength, repairMaxScale, evalExamples, noUpdateEvaluation, device, metricsPort, oneShot, saveClientModels, seedTrials, validation, outDir,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -86,6 +88,8 @@ internal static class SimulateCommand
                 Device = parse.GetValue(device)!,
                 OneShot = parse.GetValue(oneShot),
                 SaveClientModels = parse.GetValue(saveClientModels),
+                SeedTrials = parse.GetValue(seedTrials),
+                ValidationExamples = parse.GetValue(validation),
                 OutputDirectory = parse.GetValue(outDir)!,
             };
             options.Validate();
@@ -134,7 +138,7 @@ internal static class SimulateCommand
     private static async Task<int> RunOneShotAsync(ConsoleUi ui, SimulationOptions options, CancellationToken cancellationToken)
     {
         ui.Line(string.Create(CultureInfo.InvariantCulture,
-            $"One-shot merging: {options.Clients} clients ({options.Partition}) on {options.Dataset}, each trained {options.LocalEpochs} epoch(s) from its own initialisation, then merged with {string.Join(", ", options.Strategies)} and MergeMany; {options.MaxConcurrentClients} client(s) training at once, {options.EffectiveTorchThreadsPerClient} LibTorch thread(s) each."));
+            $"One-shot merging: {options.Clients} clients ({options.Partition}) on {options.Dataset}, each trained {options.LocalEpochs} epoch(s) from its own initialisation, then merged with {string.Join(", ", options.Strategies)} and MergeMany{(options.SeedTrials > 1 ? $" (each aligned merge: the best of {options.SeedTrials} matching seeds on {options.ValidationExamples} training examples)" : "")}; {options.MaxConcurrentClients} client(s) training at once, {options.EffectiveTorchThreadsPerClient} LibTorch thread(s) each."));
         // Clients report from their own training threads.
         var gate = new object();
         var result = await OneShotRunner.RunAsync(options, new SynchronousProgress<string>(line =>
