@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using FedRebasin.Merging;
 using FedRebasin.Merging.Repair;
@@ -8,7 +9,7 @@ using static TorchSharp.torch;
 namespace FedRebasin.Simulation;
 
 /// <summary>One merge of a seed search: its matching seed, its alignment objective and how it scores on the validation data.</summary>
-/// <param name="Seed">Matching seed (the order in which weight matching visits the permutation groups).</param>
+/// <param name="Seed">Matching seed (the order in which weight matching visits the permutation groups, and MergeMany's model order).</param>
 /// <param name="Objective">Sum of the inputs' weight-matching objectives after alignment (0 when nothing was matched).</param>
 /// <param name="ValidationLoss">Mean cross-entropy on the validation data.</param>
 /// <param name="ValidationAccuracy">Accuracy on the validation data.</param>
@@ -76,9 +77,11 @@ public static class MatchingSeedSearch
             {
                 long seed = firstSeed + t;
                 var trialOptions = options with { Matching = options.Matching with { Seed = seed } };
+                var clock = Stopwatch.StartNew();
                 var merged = ModelMerging.Merge(models, weights, trialOptions, repair, calibrationBatches);
+                double seconds = clock.Elapsed.TotalSeconds;
                 var score = Evaluator.Evaluate(merged.Model, validation);
-                var trial = new SeedTrial(seed, Objective(merged.Merge), score.Loss, score.Accuracy, merged.Merge.Seconds);
+                var trial = new SeedTrial(seed, Objective(merged.Merge), score.Loss, score.Accuracy, seconds);
                 results.Add(trial);
                 progress?.Report(string.Create(CultureInfo.InvariantCulture,
                     $"seed {seed}: objective {trial.Objective:G6}, validation accuracy {trial.ValidationAccuracy:P2}, loss {trial.ValidationLoss:F4}"));
