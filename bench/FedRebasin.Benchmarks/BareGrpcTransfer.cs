@@ -26,12 +26,16 @@ namespace FedRebasin.Benchmarks;
 internal sealed class BareGrpcTransfer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly Uri _address;
     private readonly GrpcChannel _channel;
     private readonly BareTransfer.BareTransferClient _client;
+    // Channels of their own (one HTTP/2 connection each) for uploads in parts; made on first use.
+    private readonly List<GrpcChannel> _partChannels = [];
 
     private BareGrpcTransfer(WebApplication app, Uri address)
     {
         _app = app;
+        _address = address;
         _channel = GrpcChannel.ForAddress(address);
         _client = new BareTransfer.BareTransferClient(_channel);
     }
@@ -72,22 +76,59 @@ internal sealed class BareGrpcTransfer : IAsyncDisposable
     public async Task<double> UploadAsync(ReadOnlyMemory<byte> payload, int chunkBytes)
     {
         var clock = Stopwatch.StartNew();
-        using var call = _client.Upload(deadline: DateTime.UtcNow.AddMinutes(10));
-        for (int offset = 0; offset < payload.Length; offset += chunkBytes)
+        long received = await UploadAsync(_client, payload, chunkBytes);
+        return received == payload.Length
+            ? clock.Elapsed.TotalSeconds
+            : throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Bare upload: the server got {received} of {payload.Length} bytes."));
+    }
+
+    /// <summary>
+    /// Experiment: uploads <paramref name="payload"/> as <paramref name="parts"/> contiguous parts, each its own client
+    /// stream, all at once: on the one channel (HTTP/2 streams multiplexed on one connection) or, with
+    /// <paramref name="ownConnections"/>, each on a channel of its own. Returns the seconds until the last reply.
+    /// </summary>
+    public async Task<double> UploadInPartsAsync(ReadOnlyMemory<byte> payload, int chunkBytes, int parts, bool ownConnections)
+    {
+        while (ownConnections && _partChannels.Count < parts)
         {
-            var slice = payload.Slice(offset, Math.Min(chunkBytes, payload.Length - offset));
+            _partChannels.Add(GrpcChannel.ForAddress(_address));
+        }
+
+        long partBytes = (payload.Length + parts - 1) / parts;
+        var clock = Stopwatch.StartNew();
+        var uploads = Enumerable.Range(0, parts).Select(k =>
+        {
+            int start = (int)Math.Min(payload.Length, k * partBytes);
+            int length = (int)Math.Min(partBytes, payload.Length - start);
+            var client = ownConnections ? new BareTransfer.BareTransferClient(_partChannels[k]) : _client;
+            return UploadAsync(client, payload.Slice(start, length), chunkBytes);
+        }).ToList();
+        long[] received = await Task.WhenAll(uploads);
+        return received.Sum() == payload.Length
+            ? clock.Elapsed.TotalSeconds
+            : throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Bare upload in {parts} parts: the server got {received.Sum()} of {payload.Length} bytes."));
+    }
+
+    private static async Task<long> UploadAsync(BareTransfer.BareTransferClient client, ReadOnlyMemory<byte> part, int chunkBytes)
+    {
+        using var call = client.Upload(deadline: DateTime.UtcNow.AddMinutes(10));
+        for (int offset = 0; offset < part.Length; offset += chunkBytes)
+        {
+            var slice = part.Slice(offset, Math.Min(chunkBytes, part.Length - offset));
             await call.RequestStream.WriteAsync(new BareChunk { Data = UnsafeByteOperations.UnsafeWrap(slice) });
         }
 
         await call.RequestStream.CompleteAsync();
-        var reply = await call.ResponseAsync;
-        return reply.Bytes == payload.Length
-            ? clock.Elapsed.TotalSeconds
-            : throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Bare upload: the server got {reply.Bytes} of {payload.Length} bytes."));
+        return (await call.ResponseAsync).Bytes;
     }
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var channel in _partChannels)
+        {
+            channel.Dispose();
+        }
+
         _channel.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();

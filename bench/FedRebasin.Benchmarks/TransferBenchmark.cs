@@ -105,6 +105,9 @@ internal static class TransferBenchmark
         using var stopHeartbeats = new CancellationTokenSource();
         var heartbeats = new List<Task>();
         BareGrpcTransfer? bare = null;
+        // Experiment (--bare-upload-parts N): the bare upload split into N client streams sent at once, on one connection and on N.
+        int uploadParts = options.GetInt("bare-upload-parts", 0);
+        var partRows = new List<(double OneConnection, double OwnConnections)>();
         try
         {
             foreach (var client in clients)
@@ -138,12 +141,26 @@ internal static class TransferBenchmark
             bare = await BareGrpcTransfer.StartAsync(payload, downloadChunkBytes);
             await bare.DownloadAsync(scratch);
             await bare.UploadAsync(payload, chunkBytes);
+            if (uploadParts > 1)
+            {
+                await bare.UploadInPartsAsync(payload, chunkBytes, uploadParts, ownConnections: false);
+                await bare.UploadInPartsAsync(payload, chunkBytes, uploadParts, ownConnections: true);
+            }
 
             for (int r = 1; r <= repeats; r++)
             {
                 double tcp = await TcpCopyAsync(payload, scratch);
                 double bareDownload = await bare.DownloadAsync(scratch);
                 double bareUpload = await bare.UploadAsync(payload, chunkBytes);
+                if (uploadParts > 1)
+                {
+                    double oneConnection = await bare.UploadInPartsAsync(payload, chunkBytes, uploadParts, ownConnections: false);
+                    double ownConnections = await bare.UploadInPartsAsync(payload, chunkBytes, uploadParts, ownConnections: true);
+                    partRows.Add((oneConnection, ownConnections));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  run {r}: bare upload in {uploadParts} parts at once: one connection {Rate(bytes, oneConnection)} (ratio {tcp / oneConnection:F2}), {uploadParts} connections {Rate(bytes, ownConnections)} (ratio {tcp / ownConnections:F2}); one stream {Rate(bytes, bareUpload)} (ratio {tcp / bareUpload:F2})"));
+                }
+
                 clock.Restart();
                 double firstChunk = await FederationCalls.DownloadAsync(clients[r], tasks[r], scratch, ct);
                 double download = clock.Elapsed.TotalSeconds;
@@ -201,6 +218,14 @@ internal static class TransferBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| TCP socket copy (127.0.0.1) | {bestTcp:F3} s | {Rate(size, bestTcp)} | 1 |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC download (no federation logic: the floor of this stack) | {bestBareDownload:F3} s | {Rate(size, bestBareDownload)} | {bestTcp / bestBareDownload:F2} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC upload, to the reply | {bestBareUpload:F3} s | {Rate(size, bestBareUpload)} | {bestTcp / bestBareUpload:F2} |"));
+        if (partRows.Count > 0)
+        {
+            double bestOne = partRows.Min(p => p.OneConnection);
+            double bestOwn = partRows.Min(p => p.OwnConnections);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC upload in {uploadParts} parts at once, one connection | {bestOne:F3} s | {Rate(size, bestOne)} | {bestTcp / bestOne:F2} |"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare gRPC upload in {uploadParts} parts at once, {uploadParts} connections | {bestOwn:F3} s | {Rate(size, bestOwn)} | {bestTcp / bestOwn:F2} |"));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC download | {bestDownload:F3} s | {Rate(size, bestDownload)} | **{bestTcp / bestDownload:F2}** |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC upload, to the last chunk written | {bestWritten:F3} s | {Rate(size, bestWritten)} | {bestTcp / bestWritten:F2} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| gRPC upload, to the reply (incl. validation + fold) | {bestReply:F3} s | {Rate(size, bestReply)} | **{bestTcp / bestReply:F2}** |"));
