@@ -123,9 +123,10 @@ public sealed class FederationCommandTests : IDisposable
         string folder = Path.Combine(_directory, "one-shot");
 
         var result = CliRunner.Run("simulate", "--dataset", "synthetic", "--hidden", "16", "--clients", "3", "--local-epochs", "1",
-            "--strategies", "fedavg,wm", "--eval-examples", "200", "--one-shot", "--out", folder);
+            "--strategies", "fedavg,wm", "--eval-examples", "200", "--one-shot", "--seed-trials", "2", "--validation", "100", "--out", folder);
 
         Assert.True(result.ExitCode == 0, result.Error + result.Output);
+        Assert.Contains("the best of 2 matching seeds on 100 training examples", result.Output.ReplaceLineEndings(" ").Replace("  ", " ", StringComparison.Ordinal), StringComparison.Ordinal);
         foreach (string row in new[] { "fedavg", "wm", "mergemany", "best-single", "best single client", "ensemble", "client-mean" })
         {
             Assert.Contains(row, result.Output, StringComparison.Ordinal);
@@ -146,6 +147,7 @@ public sealed class FederationCommandTests : IDisposable
     [InlineData("--coordinator must be an http", "client", "--coordinator", "127.0.0.1:1", "--client-id", "a")]
     [InlineData("give --rounds too", "coordinator", "--out", "x")]
     [InlineData("--dataset must be one of", "coordinator", "--dataset", "imagenet")]
+    [InlineData("--seed-trials needs --one-shot", "simulate", "--dataset", "synthetic", "--seed-trials", "2", "--out", "x")]
     public void BadArguments_OneLine(string expected, params string[] args)
     {
         var (code, _, error) = CliRunner.Run(args);
