@@ -105,6 +105,22 @@ public static class MatchingSeedSearch
         return new SeedSearchResult(best!, bestTrial!.Seed, results);
     }
 
+    /// <summary>
+    /// Refuses a calibration sample that takes every training example: the validation examples are drawn after it in
+    /// the same seeded order, so none would be left to rank the trials on.
+    /// </summary>
+    /// <param name="trainingExamples">Size of the training split.</param>
+    /// <param name="calibrationExamples">Calibration examples taken before the validation sample (0 without repair).</param>
+    /// <exception cref="ArgumentException">No training example is left after the calibration sample.</exception>
+    public static void RequireValidationRoom(int trainingExamples, int calibrationExamples)
+    {
+        if (calibrationExamples >= trainingExamples)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--calibration {calibrationExamples} takes all {trainingExamples} training examples and leaves none for --validation (--seed-trials ranks merges on them)."));
+        }
+    }
+
     /// <summary>Higher accuracy wins; equal accuracy goes to the lower loss; a full tie keeps the earlier trial.</summary>
     private static bool IsBetter(SeedTrial candidate, SeedTrial incumbent) =>
         candidate.ValidationAccuracy > incumbent.ValidationAccuracy

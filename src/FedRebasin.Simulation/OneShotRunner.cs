@@ -134,10 +134,9 @@ public static class OneShotRunner
         var splits = Partitioner.Partition(train, options.Clients, PartitionSpec.Parse(options.Partition), options.Seed);
         bool repairs = options.Strategies.Any(s => s.Repair != RepairMode.None);
         int calibrationExamples = repairs ? (options.CalibrationExamples > 0 ? options.CalibrationExamples : DefaultCalibrationExamples) : 0;
-        if (options.SeedTrials > 1 && calibrationExamples >= train.Count)
+        if (options.SeedTrials > 1)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"--calibration {calibrationExamples} takes all {train.Count} training examples and leaves none for --validation (--seed-trials ranks merges on them)."));
+            MatchingSeedSearch.RequireValidationRoom(train.Count, calibrationExamples);
         }
 
         using var testData = TensorData.Sample(test, options.EvaluationExamples, options.Seed, device);

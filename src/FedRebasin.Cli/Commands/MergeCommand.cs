@@ -98,12 +98,8 @@ internal static class MergeCommand
                 if (trials > 1)
                 {
                     // With repair, the validation examples follow the calibration ones in the same seeded order, so the two never overlap.
-                    int calibrationCount = calibrationData?.Count ?? 0;
-                    if (calibrationCount >= train!.Count)
-                    {
-                        throw new ArgumentException($"--calibration {parse.GetValue(calibration)} takes all {train.Count} training examples and leaves none for --validation.");
-                    }
-
+                    int calibrationCount = calibrationData is null ? 0 : parse.GetValue(calibration);
+                    MatchingSeedSearch.RequireValidationRoom(train!.Count, calibrationCount);
                     using var validationData = TensorData.Sample(train, parse.GetValue(validation), parse.GetValue(seed), torchDevice, skip: calibrationCount);
                     ui.Line($"Trying matching seeds {options.Matching.Seed}..{options.Matching.Seed + trials - 1}, ranked on {validationData.Count} training examples.");
                     search = ui.WithProgress("seed search", trials, update =>
